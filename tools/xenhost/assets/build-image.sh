@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Builds the xenhost image (Xen 4.17 hypervisor + Debian 12 PV dom0) from Debian packages only.
+#   build-image.sh <recipe-dir> <out-dir>
+# <recipe-dir> holds packages.txt, minios-init and xen-default (xenhost writes them there from
+# the copies embedded in the binary; their text and this script's are the cache key).
+# <out-dir> is a fresh temporary directory: xenhost renames it into the cache only after this
+# script succeeded, so an interrupted build never leaves a half cache.
+# Step lines go to stdout; the commands' own output goes to <out-dir>/build.log.
+set -euo pipefail
+
+recipe=$(realpath "$1")
+out=$(realpath "$2")
+mirror=${MINIOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security_mirror=${MINIOS_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+root="$out/rootfs"
+log="$out/build.log"
+
+exec 3>&1 >>"$log" 2>&1
+t0=$(date +%s)
+step_name=""
+step_start=$t0
+step() {
+    local now
+    now=$(date +%s)
+    if [ -n "$step_name" ]; then
+        echo "[image]   done: $step_name ($((now - step_start)) s)" >&3
+    fi
+    step_name="$1"
+    step_start=$now
+    if [ -n "$step_name" ]; then
+        echo "[image] step: $step_name" >&3
+        echo "===== $step_name ($(date -u +%FT%TZ))"
+    fi
+}
+
+mounted=()
+cleanup() {
+    local i
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+        umount -l "${mounted[$i]}" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+chroot_mounts() {
+    local m
+    mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+    mount -t sysfs sysfs "$root/sys" && mounted+=("$root/sys")
+    for m in dev dev/pts; do
+        mount --bind "/$m" "$root/$m" && mounted+=("$root/$m")
+    done
+}
+chroot_umounts() {
+    cleanup
+    mounted=()
+}
+in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
+
+mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$recipe/packages.txt" | grep -v '^$')
+include=$(IFS=,; echo "${pkgs[*]}")
+
+step "debootstrap (minbase, ${#pkgs[@]} extra packages)"
+mkdir -p "$root"
+debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror"
+
+step "add bookworm-security and upgrade in the dom0 root"
+cat >"$root/etc/apt/sources.list" <<SRC
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb $security_mirror bookworm-security main
+SRC
+# No service may start inside the build chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod +x "$root/usr/sbin/policy-rc.d"
+chroot_mounts
+in_root apt-get update
+in_root apt-get -y -o Dpkg::Options::=--force-confold upgrade
+in_root apt-get -y -o Dpkg::Options::=--force-confold --no-install-recommends install "${pkgs[@]}"
+in_root apt-get clean
+chroot_umounts
+rm -f "$root/usr/sbin/policy-rc.d"
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
+
+step "check versions, copy the hypervisor and dom0 kernel out"
+qver() { chroot "$root" dpkg-query -W -f '${Version}' "$1"; }
+xen_hv=$(qver xen-hypervisor-4.17-amd64)
+xen_utils=$(qver xen-utils-4.17)
+if [ "$xen_hv" != "$xen_utils" ]; then
+    echo "xen-hypervisor-4.17-amd64 $xen_hv != xen-utils-4.17 $xen_utils" >&3
+    exit 1
+fi
+xen_gz=$(ls "$root"/boot/xen-4.17-amd64.gz 2>/dev/null || ls "$root"/boot/xen-*.gz | head -n1)
+gunzip -c "$xen_gz" >"$out/xen"
+vmlinuz=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)
+kver=${vmlinuz##*/vmlinuz-}
+cp "$vmlinuz" "$out/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
+
+step "install the dom0 init and configuration"
+install -m 0755 "$recipe/minios-init" "$root/sbin/minios-init"
+cat "$recipe/xen-default" >>"$root/etc/default/xen"
+echo xenhost >"$root/etc/hostname"
+: >"$root/etc/fstab"
+
+{
+    echo "built=$(date -u +%FT%TZ)"
+    echo "xen-hypervisor-4.17-amd64=$xen_hv"
+    echo "xen-utils-4.17=$xen_utils"
+    echo "xen-image=$(basename "$xen_gz")"
+    echo "dom0-kernel=$kver"
+    echo "linux-image-amd64=$(qver linux-image-amd64)"
+    echo "linux-image-$kver=$(qver "linux-image-$kver")"
+    echo "debian=$(cat "$root/etc/debian_version")"
+} >"$out/versions.txt"
+chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' >"$out/dom0-packages.txt"
+
+step "make the ext4 dom0 image"
+used_mb=$(du -sm --apparent-size "$root" | cut -f1)
+size_mb=$(((used_mb * 5 / 4 + 512 + 63) / 64 * 64))
+mkfs.ext4 -q -F -L dom0 -d "$root" "$out/dom0.img" "${size_mb}M"
+rm -rf --one-file-system "$root"
+
+step ""
+echo "[image] built in $(($(date +%s) - t0)) s: xen $xen_hv, dom0 kernel $kver, dom0.img ${size_mb} MB" >&3

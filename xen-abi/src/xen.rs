@@ -1,0 +1,215 @@
+//! start_info, shared_info, vcpu_info and the time area (xen.h, arch-x86/xen-x86_64.h).
+
+use core::sync::atomic::{AtomicI8, AtomicU32, AtomicU64, AtomicU8};
+
+use crate::{assert_offset, assert_size, SifFlags, LEGACY_MAX_VCPUS, MAX_GUEST_CMDLINE};
+
+/// `struct start_info` for x86_64 PV guests. Written by the domain builder before the guest
+/// starts and never changed afterwards, so it is plain data.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StartInfo {
+    /// `"xen-<version>-<platform>"`, NUL-terminated.
+    pub magic: [u8; 32],
+    /// Total pages allocated to this domain.
+    pub nr_pages: u64,
+    /// Machine address of the shared_info page.
+    pub shared_info: u64,
+    /// `SIF_*` flags; see [`StartInfo::flags`].
+    pub flags: u32,
+    /// MFN of the xenstore ring page.
+    pub store_mfn: u64,
+    /// Event channel of the xenstore ring.
+    pub store_evtchn: u32,
+    /// Console ring (the domU member of the `console` union; a domU never sees the dom0 one).
+    pub console: StartInfoConsole,
+    /// Virtual address of the bootstrap L4 page table.
+    pub pt_base: u64,
+    /// Number of bootstrap page-table frames.
+    pub nr_pt_frames: u64,
+    /// Virtual address of the p2m list (`u64[nr_pages]`: PFN to MFN).
+    pub mfn_list: u64,
+    /// Virtual address (or PFN with `SIF_MOD_START_PFN`) of the pre-loaded module.
+    pub mod_start: u64,
+    /// Size in bytes of the pre-loaded module.
+    pub mod_len: u64,
+    /// Guest command line, NUL-terminated.
+    pub cmd_line: [u8; MAX_GUEST_CMDLINE],
+    /// First PFN of the initial p2m table (only with the INIT_P2M note).
+    pub first_p2m_pfn: u64,
+    /// Number of PFNs of the initial p2m table.
+    pub nr_p2m_frames: u64,
+}
+
+/// `start_info.console.domU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StartInfoConsole {
+    /// MFN of the console ring page.
+    pub mfn: u64,
+    /// Event channel of the console ring.
+    pub evtchn: u32,
+}
+
+impl StartInfo {
+    /// The `SIF_*` flags, typed.
+    pub fn flags(&self) -> SifFlags {
+        SifFlags::from_bits_retain(self.flags)
+    }
+
+    /// The magic string up to its NUL (or all of it).
+    pub fn magic_str(&self) -> &str {
+        c_str(&self.magic)
+    }
+
+    /// The command line up to its NUL. A command line that is not UTF-8 reads as empty.
+    pub fn cmd_line_str(&self) -> &str {
+        c_str(&self.cmd_line)
+    }
+}
+
+impl core::fmt::Debug for StartInfo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StartInfo")
+            .field("magic", &self.magic_str())
+            .field("nr_pages", &self.nr_pages)
+            .field("shared_info", &format_args!("{:#x}", self.shared_info))
+            .field("flags", &self.flags())
+            .field("store_mfn", &self.store_mfn)
+            .field("store_evtchn", &self.store_evtchn)
+            .field("console", &self.console)
+            .field("pt_base", &format_args!("{:#x}", self.pt_base))
+            .field("nr_pt_frames", &self.nr_pt_frames)
+            .field("mfn_list", &format_args!("{:#x}", self.mfn_list))
+            .field("cmd_line", &self.cmd_line_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bytes of `buf` up to the first NUL, as UTF-8 (empty if not UTF-8).
+pub fn c_str(buf: &[u8]) -> &str {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    core::str::from_utf8(&buf[..end]).unwrap_or("")
+}
+
+assert_size!(StartInfo, 1168);
+assert_offset!(StartInfo, nr_pages, 32);
+assert_offset!(StartInfo, shared_info, 40);
+assert_offset!(StartInfo, flags, 48);
+assert_offset!(StartInfo, store_mfn, 56);
+assert_offset!(StartInfo, store_evtchn, 64);
+assert_offset!(StartInfo, console.mfn, 72);
+assert_offset!(StartInfo, console.evtchn, 80);
+assert_offset!(StartInfo, pt_base, 88);
+assert_offset!(StartInfo, nr_pt_frames, 96);
+assert_offset!(StartInfo, mfn_list, 104);
+assert_offset!(StartInfo, mod_start, 112);
+assert_offset!(StartInfo, mod_len, 120);
+assert_offset!(StartInfo, cmd_line, 128);
+assert_offset!(StartInfo, first_p2m_pfn, 1152);
+assert_offset!(StartInfo, nr_p2m_frames, 1160);
+
+/// `struct vcpu_time_info`: the pvclock of one vCPU, updated by Xen under a seqlock
+/// (`version` odd while an update is in progress).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VcpuTimeInfo {
+    pub version: AtomicU32,
+    pub pad0: AtomicU32,
+    /// TSC at the last update.
+    pub tsc_timestamp: AtomicU64,
+    /// Nanoseconds since boot at `tsc_timestamp`.
+    pub system_time: AtomicU64,
+    /// TSC ticks to nanoseconds: `((tsc << shift) * mul) >> 32`.
+    pub tsc_to_system_mul: AtomicU32,
+    pub tsc_shift: AtomicI8,
+    /// `XEN_PVCLOCK_*` flags.
+    pub flags: AtomicU8,
+    pub pad1: [AtomicU8; 2],
+}
+assert_size!(VcpuTimeInfo, 32);
+assert_offset!(VcpuTimeInfo, tsc_timestamp, 8);
+assert_offset!(VcpuTimeInfo, system_time, 16);
+assert_offset!(VcpuTimeInfo, tsc_to_system_mul, 24);
+assert_offset!(VcpuTimeInfo, tsc_shift, 28);
+assert_offset!(VcpuTimeInfo, flags, 29);
+
+/// `struct arch_vcpu_info` (x86_64).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ArchVcpuInfo {
+    /// Faulting address of the last page fault delivered to a PV guest.
+    pub cr2: AtomicU64,
+    pub pad: AtomicU64,
+}
+assert_size!(ArchVcpuInfo, 16);
+
+/// `struct vcpu_info`: per-vCPU event and time state, in shared_info (or registered).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VcpuInfo {
+    /// Set by Xen when an event is pending for this vCPU.
+    pub evtchn_upcall_pending: AtomicU8,
+    /// 1 = event upcalls masked (the PV "interrupt flag", inverted).
+    pub evtchn_upcall_mask: AtomicU8,
+    pub pad0: [AtomicU8; 6],
+    /// 2-level ABI: selector of the `evtchn_pending` words with pending events.
+    pub evtchn_pending_sel: AtomicU64,
+    pub arch: ArchVcpuInfo,
+    pub time: VcpuTimeInfo,
+}
+assert_size!(VcpuInfo, 64);
+assert_offset!(VcpuInfo, evtchn_upcall_mask, 1);
+assert_offset!(VcpuInfo, evtchn_pending_sel, 8);
+assert_offset!(VcpuInfo, arch.cr2, 16);
+assert_offset!(VcpuInfo, time, 32);
+
+/// `struct arch_shared_info` (x86_64).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ArchSharedInfo {
+    pub max_pfn: AtomicU64,
+    pub pfn_to_mfn_frame_list_list: AtomicU64,
+    pub nmi_reason: AtomicU64,
+    pub p2m_cr3: AtomicU64,
+    pub p2m_vaddr: AtomicU64,
+    pub p2m_generation: AtomicU64,
+}
+assert_size!(ArchSharedInfo, 48);
+
+/// `struct shared_info`: the page Xen shares with every domain.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SharedInfo {
+    pub vcpu_info: [VcpuInfo; LEGACY_MAX_VCPUS],
+    /// 2-level ABI: pending bits, one per port.
+    pub evtchn_pending: [AtomicU64; 64],
+    /// 2-level ABI: mask bits, one per port.
+    pub evtchn_mask: [AtomicU64; 64],
+    /// Wall clock at system time 0, under its own seqlock.
+    pub wc_version: AtomicU32,
+    pub wc_sec: AtomicU32,
+    pub wc_nsec: AtomicU32,
+    pub wc_sec_hi: AtomicU32,
+    pub arch: ArchSharedInfo,
+}
+assert_size!(SharedInfo, 3136);
+assert_offset!(SharedInfo, evtchn_pending, 2048);
+assert_offset!(SharedInfo, evtchn_mask, 2560);
+assert_offset!(SharedInfo, wc_version, 3072);
+assert_offset!(SharedInfo, wc_sec, 3076);
+assert_offset!(SharedInfo, wc_nsec, 3080);
+assert_offset!(SharedInfo, wc_sec_hi, 3084);
+assert_offset!(SharedInfo, arch, 3088);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_str_stops_at_nul_and_rejects_bad_utf8() {
+        assert_eq!(c_str(b"xen-3.0-x86_64\0junk"), "xen-3.0-x86_64");
+        assert_eq!(c_str(b"no nul"), "no nul");
+        assert_eq!(c_str(b"\xff\xfe\0"), "");
+    }
+}
