@@ -22,9 +22,9 @@ pub mod hypercall;
 pub mod xen;
 
 pub use console::XenconsInterface;
+pub use consts::{LEGACY_MAX_VCPUS, MAX_GUEST_CMDLINE, PAGE_SHIFT, PAGE_SIZE};
 pub use flags::{GtfFlags, PteFlags, SifFlags, TrapFlags, VgcfFlags};
 pub use hypercall::*;
-pub use consts::{LEGACY_MAX_VCPUS, MAX_GUEST_CMDLINE, PAGE_SHIFT, PAGE_SIZE};
 pub use xen::*;
 
 /// Assert `size_of::<T>() == size` at compile time.

@@ -213,3 +213,107 @@ mod tests {
         assert_eq!(c_str(b"\xff\xfe\0"), "");
     }
 }
+
+/// A consistent copy of a vCPU's pvclock parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PvclockSnapshot {
+    pub tsc_timestamp: u64,
+    pub system_time: u64,
+    pub tsc_to_system_mul: u32,
+    pub tsc_shift: i8,
+}
+
+impl PvclockSnapshot {
+    /// Nanoseconds in `delta` TSC ticks: `((delta << shift) * mul) >> 32`.
+    pub fn ticks_to_ns(&self, delta: u64) -> u64 {
+        let shifted = if self.tsc_shift >= 0 {
+            delta.checked_shl(self.tsc_shift as u32).unwrap_or(0)
+        } else {
+            delta.checked_shr(self.tsc_shift.unsigned_abs() as u32).unwrap_or(0)
+        };
+        ((u128::from(shifted) * u128::from(self.tsc_to_system_mul)) >> 32) as u64
+    }
+
+    /// System time (ns since the domain booted) at TSC value `tsc`.
+    pub fn ns_at(&self, tsc: u64) -> u64 {
+        if tsc >= self.tsc_timestamp {
+            self.system_time
+                .wrapping_add(self.ticks_to_ns(tsc - self.tsc_timestamp))
+        } else {
+            self.system_time
+                .saturating_sub(self.ticks_to_ns(self.tsc_timestamp - tsc))
+        }
+    }
+}
+
+impl VcpuTimeInfo {
+    /// Reads the parameters under Xen's seqlock: retries while `version` is odd (an update
+    /// is in progress) or changed during the read.
+    pub fn snapshot(&self) -> PvclockSnapshot {
+        use core::sync::atomic::{fence, Ordering};
+        loop {
+            let v1 = self.version.load(Ordering::Acquire);
+            if v1 & 1 != 0 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let snap = PvclockSnapshot {
+                tsc_timestamp: self.tsc_timestamp.load(Ordering::Relaxed),
+                system_time: self.system_time.load(Ordering::Relaxed),
+                tsc_to_system_mul: self.tsc_to_system_mul.load(Ordering::Relaxed),
+                tsc_shift: self.tsc_shift.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if self.version.load(Ordering::Relaxed) == v1 {
+                return snap;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod pvclock_tests {
+    use super::*;
+
+    #[test]
+    fn scales_like_xen() {
+        // A 2 GHz TSC: mul = 2^32 / 2 with shift 0 gives 0.5 ns per tick.
+        let s = PvclockSnapshot {
+            tsc_timestamp: 1000,
+            system_time: 5_000,
+            tsc_to_system_mul: 1 << 31,
+            tsc_shift: 0,
+        };
+        assert_eq!(s.ticks_to_ns(2_000_000), 1_000_000);
+        assert_eq!(s.ns_at(3000), 6_000);
+        assert_eq!(s.ns_at(0), 4_500, "a TSC before the update counts backwards");
+        let s = PvclockSnapshot { tsc_shift: -1, ..s };
+        assert_eq!(s.ticks_to_ns(4), 1);
+        let s = PvclockSnapshot { tsc_shift: 1, ..s };
+        assert_eq!(s.ticks_to_ns(4), 4);
+    }
+
+    #[test]
+    fn snapshot_is_consistent() {
+        let t = VcpuTimeInfo {
+            version: AtomicU32::new(4),
+            pad0: AtomicU32::new(0),
+            tsc_timestamp: AtomicU64::new(10),
+            system_time: AtomicU64::new(20),
+            tsc_to_system_mul: AtomicU32::new(30),
+            tsc_shift: AtomicI8::new(-2),
+            flags: AtomicU8::new(0),
+            pad1: [AtomicU8::new(0), AtomicU8::new(0)],
+        };
+        let s = t.snapshot();
+        assert_eq!(
+            s,
+            PvclockSnapshot {
+                tsc_timestamp: 10,
+                system_time: 20,
+                tsc_to_system_mul: 30,
+                tsc_shift: -2
+            }
+        );
+    }
+}

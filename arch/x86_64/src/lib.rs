@@ -1,0 +1,111 @@
+//! x86_64 support for Mini-OS in Rust: the one crate where unsafe code lives.
+//!
+//! It owns the PV entry point and ELF notes ([`pv`]), the hypercall page and hypercall
+//! wrappers ([`hypercall`]), the trap table and event/failsafe callback entry stubs
+//! ([`traps`]), the bootstrap page tables and free memory ([`mm`]), and the pvclock
+//! ([`time`]). Everything it hands out is safe to use: `&'static` views of shared pages typed
+//! with atomics, page slices owned exactly once, and [`Xen`], which implements the `xen-hal`
+//! traits that the protocol crates are written against.
+//!
+//! Boot contract: the entry code builds a [`BootInfo`] and calls the kernel's
+//! `minios_kernel_main(BootInfo) -> !`, which the `minios` crate defines. A PVH entry will
+//! produce the same `BootInfo`, so nothing after entry depends on how the guest was booted.
+#![no_std]
+
+pub mod hypercall;
+pub mod mm;
+pub mod pv;
+pub mod time;
+pub mod traps;
+
+use core::mem::MaybeUninit;
+
+use xen_abi::{SharedInfo, StartInfo, XenconsInterface};
+pub use xen_hal::{Port, XenError};
+
+/// One 4 KiB page.
+#[repr(C, align(4096))]
+pub struct Page(pub [u8; 4096]);
+
+impl core::fmt::Debug for Page {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Page@{:p}", self)
+    }
+}
+
+/// How the guest was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootMode {
+    /// x86_64 paravirtualised guest (`type = "pv"`).
+    Pv,
+}
+
+/// What the entry code found, handed to the kernel once.
+#[derive(Debug)]
+pub struct BootInfo {
+    pub mode: BootMode,
+    /// The PV start_info page (copied by the builder; never changes).
+    pub start_info: &'static StartInfo,
+    /// The shared_info page, mapped.
+    pub shared_info: &'static SharedInfo,
+    /// The console ring and its event channel.
+    pub console: (&'static XenconsInterface, Port),
+    /// The xenstore ring page and its event channel.
+    pub store: (&'static Page, Port),
+    /// The guest command line.
+    pub cmdline: &'static str,
+    /// Free pages, mapped and owned by the kernel from now on.
+    pub free: [&'static mut [MaybeUninit<Page>]; 2],
+    /// Pages the domain owns in all (`nr_pages`).
+    pub nr_pages: u64,
+    /// Pages mapped by the bootstrap page tables (from address 0).
+    pub mapped_pages: u64,
+    /// Extent of the loaded image: `[start, end)` virtual addresses.
+    pub image: (u64, u64),
+    /// TSC read by the first instructions at entry.
+    pub entry_tsc: u64,
+}
+
+/// Reinterprets owned, uninitialised pages as owned, uninitialised bytes (e.g. for the heap).
+pub fn pages_as_bytes(pages: &'static mut [MaybeUninit<Page>]) -> &'static mut [MaybeUninit<u8>] {
+    let len = core::mem::size_of_val(pages);
+    // SAFETY: `MaybeUninit<Page>` is `len` bytes of storage with no validity invariant, and
+    // `MaybeUninit<u8>` has none either and a weaker alignment; the exclusive borrow moves into
+    // the result, so the memory is still owned exactly once.
+    unsafe { core::slice::from_raw_parts_mut(pages.as_mut_ptr().cast::<MaybeUninit<u8>>(), len) }
+}
+
+/// The hypervisor as seen through the `xen-hal` traits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Xen;
+
+impl xen_hal::EventChannelOps for Xen {
+    fn send(&self, port: Port) -> Result<(), XenError> {
+        hypercall::evtchn_send(port)
+    }
+}
+
+impl xen_hal::SchedOps for Xen {
+    fn yield_now(&self) {
+        hypercall::sched_yield();
+    }
+}
+
+impl xen_hal::ConsoleIo for Xen {
+    fn console_write(&self, bytes: &[u8]) -> Result<(), XenError> {
+        hypercall::console_io_write(bytes)
+    }
+}
+
+impl xen_hal::Clock for Xen {
+    fn now_ns(&self) -> u64 {
+        time::now_ns()
+    }
+}
+
+/// Gives up a page's contents, keeping its storage: the way a page returns to the allocator.
+pub fn page_into_uninit(page: &'static mut Page) -> &'static mut MaybeUninit<Page> {
+    // SAFETY: `MaybeUninit<Page>` has the layout of `Page`; the exclusive `'static` borrow moves
+    // into the result, so no one can ever read the storage as an initialised `Page` again.
+    unsafe { &mut *(page as *mut Page).cast::<MaybeUninit<Page>>() }
+}

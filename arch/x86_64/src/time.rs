@@ -1,0 +1,59 @@
+//! The Xen pvclock (vcpu_time_info in shared_info) and the other per-vCPU fields of it.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use xen_abi::{SharedInfo, VcpuInfo};
+
+static SHARED: AtomicPtr<SharedInfo> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Records the mapped shared_info page (once, at boot).
+pub(crate) fn init(shared: &'static SharedInfo) {
+    SHARED.store(shared as *const SharedInfo as *mut SharedInfo, Ordering::Release);
+}
+
+/// The shared_info page, once mapped.
+pub fn shared_info() -> Option<&'static SharedInfo> {
+    let p = SHARED.load(Ordering::Acquire);
+    // SAFETY: the only non-null value ever stored comes from a `&'static SharedInfo`.
+    unsafe { p.as_ref() }
+}
+
+fn vcpu0() -> Option<&'static VcpuInfo> {
+    shared_info().map(|s| &s.vcpu_info[0])
+}
+
+/// Reads the time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc has no side effects besides reading the TSC (native for PV unless the
+    // domain's tsc_mode emulates it, in which case Xen emulates it).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Nanoseconds since the domain booted (0 before shared_info is mapped).
+pub fn now_ns() -> u64 {
+    match vcpu0() {
+        Some(v) => v.time.snapshot().ns_at(rdtsc()),
+        None => 0,
+    }
+}
+
+/// Nanoseconds between two TSC readings, at the current TSC rate.
+pub fn tsc_delta_ns(from: u64, to: u64) -> u64 {
+    match vcpu0() {
+        Some(v) => v.time.snapshot().ticks_to_ns(to.saturating_sub(from)),
+        None => 0,
+    }
+}
+
+/// Clears vCPU 0's upcall-pending flag and selector (used when no event handler exists yet).
+pub(crate) fn ack_upcall() {
+    if let Some(v) = vcpu0() {
+        v.evtchn_upcall_pending.store(0, Ordering::Release);
+        v.evtchn_pending_sel.swap(0, Ordering::AcqRel);
+    }
+}
+
+/// The faulting address of the last page fault (Xen stores it in `vcpu_info.arch.cr2`).
+pub(crate) fn fault_address() -> u64 {
+    vcpu0().map_or(0, |v| v.arch.cr2.load(Ordering::Acquire))
+}

@@ -1,0 +1,168 @@
+//! The guest side of the kernel: boot sequence, heap, page allocator, system information,
+//! shutdown and the panic handler.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arch::{hypercall, BootInfo, BootMode, Page};
+use linked_list_allocator::LockedHeap;
+use xen_abi::consts::shutdown;
+use xen_abi::{StartInfo, PAGE_SIZE};
+
+use crate::cmdline::Cmdline;
+use crate::mm::{heap_pages, PageAllocator};
+use crate::{print, println};
+
+#[global_allocator]
+static HEAP: LockedHeap = LockedHeap::empty();
+
+static PAGES: spin::Mutex<PageAllocator<Page>> = spin::Mutex::new(PageAllocator::new());
+static INFO: spin::Once<SystemInfo> = spin::Once::new();
+
+/// What the kernel knows about the system after boot.
+#[derive(Debug)]
+pub struct SystemInfo {
+    pub mode: BootMode,
+    /// Xen's (major, minor) version and its extra version string (e.g. ".7").
+    pub xen_version: (u32, u32, heapless::String<16>),
+    /// The PV start_info page.
+    pub start_info: &'static StartInfo,
+    pub cmdline: &'static str,
+    /// Pages the domain owns.
+    pub nr_pages: u64,
+    /// Pages mapped by the bootstrap page tables.
+    pub mapped_pages: u64,
+    /// The image's extent `[start, end)`.
+    pub image: (u64, u64),
+    /// Bytes given to the heap.
+    pub heap_bytes: usize,
+    /// Pages given to the page allocator at boot.
+    pub page_pool: usize,
+    /// TSC at the first instruction.
+    pub entry_tsc: u64,
+}
+
+/// System information (after boot).
+pub fn system() -> &'static SystemInfo {
+    INFO.get().expect("system information is set before the application runs")
+}
+
+/// Microseconds from the first instruction of the kernel until now, by the pvclock's rate.
+pub fn uptime_since_entry_us() -> u64 {
+    arch::time::tsc_delta_ns(system().entry_tsc, arch::time::rdtsc()) / 1000
+}
+
+/// Announces that the appliance is ready: prints the machine-readable
+/// `MINIOS-READY boot_us=<n>` line that tools wait for, and returns `boot_us`.
+pub fn ready() -> u64 {
+    let us = uptime_since_entry_us();
+    println!("MINIOS-READY boot_us={us}");
+    us
+}
+
+/// A zeroed page from the page allocator, or `None` when the pool is exhausted.
+pub fn alloc_page() -> Option<&'static mut Page> {
+    let p = PAGES.lock().alloc()?;
+    Some(p.write(Page([0; PAGE_SIZE])))
+}
+
+/// Gives a page back to the page allocator.
+pub fn free_page(page: &'static mut Page) {
+    PAGES.lock().free(arch::page_into_uninit(page));
+}
+
+/// Pages left in the page allocator.
+pub fn free_pages() -> usize {
+    PAGES.lock().free_pages()
+}
+
+/// Flushes the console and powers the domain off.
+pub fn poweroff() -> ! {
+    print::flush();
+    hypercall::sched_shutdown(shutdown::POWEROFF)
+}
+
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    if !PANICKING.swap(true, Ordering::AcqRel) {
+        print::emergency(format_args!("\nMINIOS-PANIC {info}\n"));
+    }
+    hypercall::sched_shutdown(shutdown::CRASH)
+}
+
+extern "Rust" {
+    /// Defined by the application with `minios::main!`.
+    fn minios_app_main();
+}
+
+/// Called once by the arch entry code.
+#[allow(unsafe_code)] // `no_mangle`: the arch crate calls this symbol; it is defined once, here.
+#[no_mangle]
+pub fn minios_kernel_main(boot: BootInfo) -> ! {
+    print::init(boot.console.0, boot.console.1);
+    let (major, minor) = hypercall::xen_version();
+    let extra = hypercall::xen_extraversion();
+    let mut extra_s = heapless::String::<16>::new();
+    let _ = extra_s.push_str(xen_abi::c_str(&extra));
+    println!(
+        "Mini-OS-rs {} ({:?} guest) on Xen {major}.{minor}{extra_s}",
+        env!("CARGO_PKG_VERSION"),
+        boot.mode
+    );
+
+    let cmdline = Cmdline::new(boot.cmdline);
+    let heap_kb = match cmdline.get_u64("heap_kb") {
+        Ok(v) => v,
+        Err(e) => {
+            println!("warning: {e}; using the default heap size");
+            None
+        }
+    };
+
+    // The larger free region feeds the heap first; the rest goes to the page allocator.
+    let [low, high] = boot.free;
+    let (big, small) = if high.len() >= low.len() { (high, low) } else { (low, high) };
+    let total = (big.len() + small.len()) as u64;
+    let want = heap_pages(total, PAGE_SIZE as u64, heap_kb).min(big.len() as u64) as usize;
+    let (heap, rest) = big.split_at_mut(want);
+    let heap_bytes = heap.len() * PAGE_SIZE;
+    HEAP.lock().init_from_slice(arch::pages_as_bytes(heap));
+    let page_pool = {
+        let mut pages = PAGES.lock();
+        pages.add(rest);
+        pages.add(small);
+        pages.free_pages()
+    };
+    println!(
+        "memory: {} pages ({} KiB), {} mapped; image {:#x}-{:#x}; heap {} KiB; page pool {} pages",
+        boot.nr_pages,
+        boot.nr_pages * 4,
+        boot.mapped_pages,
+        boot.image.0,
+        boot.image.1,
+        heap_bytes / 1024,
+        page_pool
+    );
+
+    INFO.call_once(|| SystemInfo {
+        mode: boot.mode,
+        xen_version: (major, minor, extra_s),
+        start_info: boot.start_info,
+        cmdline: boot.cmdline,
+        nr_pages: boot.nr_pages,
+        mapped_pages: boot.mapped_pages,
+        image: boot.image,
+        heap_bytes,
+        page_pool,
+        entry_tsc: boot.entry_tsc,
+    });
+
+    #[allow(unsafe_code)]
+    // SAFETY: `minios::main!` defines `minios_app_main` as a Rust-ABI `fn()` in the image;
+    // it is called once, here.
+    unsafe {
+        minios_app_main()
+    };
+    poweroff()
+}

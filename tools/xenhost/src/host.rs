@@ -1,0 +1,555 @@
+//! Booting the Xen host in QEMU (TCG) and following a job through the share and the serial
+//! log.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::image::Image;
+use crate::job::Item;
+
+/// Knobs of the Xen host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOpts {
+    /// QEMU memory (MB): Xen's whole machine.
+    pub mem_mb: u64,
+    /// dom0 memory (MB).
+    pub dom0_mem_mb: u64,
+    /// vCPUs of the QEMU machine and of dom0.
+    pub vcpus: u32,
+    /// Seconds from QEMU start until dom0 must be running the job.
+    pub boot_timeout_secs: u64,
+    /// Print the whole serial log (Xen and dom0 boot), not just the job's lines.
+    pub verbose: bool,
+    /// The QEMU binary.
+    pub qemu: String,
+}
+
+impl Default for HostOpts {
+    fn default() -> Self {
+        HostOpts {
+            mem_mb: 2048,
+            dom0_mem_mb: 512,
+            vcpus: 2,
+            boot_timeout_secs: 300,
+            verbose: false,
+            qemu: "qemu-system-x86_64".into(),
+        }
+    }
+}
+
+/// Slack per job item beyond its own timeout (xl create, destroy, console settling), and for
+/// the gaps between items.
+const ITEM_SLACK: Duration = Duration::from_secs(120);
+/// How long QEMU may take to exit after the job said it was done.
+const POWEROFF_GRACE: Duration = Duration::from_secs(60);
+/// Serial-log lines that mean the host is dead.
+const FATAL_PATTERNS: &[&str] = &[
+    "Kernel panic - not syncing",
+    "(XEN) Panic on CPU",
+    "(XEN) Reboot in five seconds",
+];
+
+/// How QEMU's serial port is connected.
+#[derive(Debug, Clone, Copy)]
+pub enum Console<'a> {
+    /// Into a file, no terminal at all (tests, CI).
+    File(&'a Path),
+    /// On this terminal (interactive shell), with a copy in the log file.
+    Terminal(&'a Path),
+}
+
+/// QEMU's command line for the Xen host.
+pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |s: &str| a.push(s.into());
+    for s in [
+        "-machine", "q35", "-accel", "tcg", "-cpu", "max,-smap,-smep", "-no-reboot", "-nic",
+        "none", "-display", "none",
+    ] {
+        push(s);
+    }
+    push("-m");
+    push(&format!("{}M", opts.mem_mb));
+    push("-smp");
+    push(&opts.vcpus.to_string());
+    match console {
+        Console::File(log) => {
+            push("-monitor");
+            push("none");
+            push("-serial");
+            push(&format!("file:{}", log.display()));
+        }
+        Console::Terminal(log) => {
+            push("-chardev");
+            push(&format!(
+                "stdio,id=con0,mux=on,signal=off,logfile={}",
+                log.display()
+            ));
+            push("-serial");
+            push("chardev:con0");
+            push("-mon");
+            push("chardev=con0,mode=readline");
+        }
+    }
+    push("-kernel");
+    push(&img.xen().display().to_string());
+    push("-append");
+    push(&format!(
+        "dom0_mem={d}M,max:{d}M dom0_max_vcpus={v} console=com1 com1=115200,8n1 loglvl=all \
+         guest_loglvl=all noreboot",
+        d = opts.dom0_mem_mb,
+        v = opts.vcpus
+    ));
+    push("-initrd");
+    push(&format!(
+        "{} root=/dev/vda rw console=hvc0 init=/sbin/minios-init,{}",
+        img.vmlinuz().display(),
+        img.initrd().display()
+    ));
+    push("-drive");
+    push(&format!(
+        "file={},if=virtio,format=raw,snapshot=on",
+        img.disk().display()
+    ));
+    push("-virtfs");
+    push(&format!(
+        "local,path={},mount_tag=host0,security_model=none,id=host0",
+        share.display()
+    ));
+    a
+}
+
+/// `YYYYmmdd-HHMMSS` (UTC) of a Unix time.
+pub fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// A run's output directory: `<out>/<stamp>-<kind>/` with `share/` inside.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl RunDir {
+    /// Creates a fresh run directory under `out`.
+    pub fn create(out: &Path, kind: &str) -> Result<RunDir, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut dir = out.join(format!("{}-{kind}", utc_stamp(now)));
+        if dir.exists() {
+            dir = out.join(format!("{}-{kind}-{}", utc_stamp(now), std::process::id()));
+        }
+        fs::create_dir_all(dir.join("share"))
+            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(RunDir { dir })
+    }
+    /// The 9p share (dom0's /mnt/host).
+    pub fn share(&self) -> PathBuf {
+        self.dir.join("share")
+    }
+    /// The serial log: Xen's and dom0's console.
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("serial.log")
+    }
+    /// QEMU's own stdout/stderr.
+    pub fn qemu_log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+}
+
+/// Something the job did, reported while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// dom0 is up with the toolstack running; the duration since QEMU started.
+    Ready(Duration),
+    /// Item `i` (0-based) began.
+    Started(usize),
+    /// Item `i` finished; its files are complete.
+    Done(usize),
+}
+
+/// How the boot went.
+#[derive(Debug, Clone, Default)]
+pub struct JobReport {
+    /// QEMU start until dom0 ready.
+    pub boot: Option<Duration>,
+    /// QEMU start until it exited (or was stopped).
+    pub total: Duration,
+    /// Why the host failed, if it did (the message names the serial log).
+    pub error: Option<String>,
+}
+
+/// Is this serial line worth showing without --verbose?
+fn interesting(line: &str) -> bool {
+    line.starts_with("XENHOST:")
+        || line.starts_with("[xh")
+        || line.starts_with("minios-init:")
+        || FATAL_PATTERNS.iter().any(|p| line.contains(p))
+        || line
+            .strip_prefix("(XEN) d")
+            .and_then(|r| r.chars().next())
+            .is_some_and(|c| c.is_ascii_digit() && c != '0')
+}
+
+/// Follows a growing file line by line.
+struct Follower {
+    path: PathBuf,
+    pos: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    fn new(path: PathBuf) -> Follower {
+        Follower {
+            path,
+            pos: 0,
+            partial: Vec::new(),
+        }
+    }
+    /// New complete lines (all remaining text if `flush`).
+    fn lines(&mut self, flush: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(mut f) = fs::File::open(&self.path) {
+            if f.seek(SeekFrom::Start(self.pos)).is_ok() {
+                let mut buf = Vec::new();
+                if let Ok(n) = f.read_to_end(&mut buf) {
+                    self.pos += n as u64;
+                    self.partial.extend_from_slice(&buf);
+                }
+            }
+        }
+        while let Some(i) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            out.push(clean(&line));
+        }
+        if flush && !self.partial.is_empty() {
+            out.push(clean(&self.partial));
+            self.partial.clear();
+        }
+        out
+    }
+}
+
+fn clean(line: &[u8]) -> String {
+    String::from_utf8_lossy(line)
+        .trim_end_matches(['\n', '\r'])
+        .replace('\r', "")
+}
+
+/// The last `n` lines of a file, for failure reports.
+pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    let text = fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.replace('\r', ""))
+        .collect()
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts QEMU for a non-interactive job.
+fn spawn(img: &Image, opts: &HostOpts, run: &RunDir) -> Result<Child, String> {
+    let qemu_log = fs::File::create(run.qemu_log()).map_err(|e| e.to_string())?;
+    let qemu_err = qemu_log.try_clone().map_err(|e| e.to_string())?;
+    let serial = run.serial_log();
+    let args = qemu_args(img, opts, &run.share(), Console::File(&serial));
+    fs::write(
+        run.dir.join("qemu-cmdline.txt"),
+        format!(
+            "{} {}\n",
+            opts.qemu,
+            args.iter()
+                .map(|a| crate::job::sh_quote(&a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Command::new(&opts.qemu)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(qemu_log)
+        .stderr(qemu_err)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} ({e}): run tools/setup.sh (./minios setup)",
+                opts.qemu
+            )
+        })
+}
+
+/// Boots the host, lets dom0 run `job.sh` (already in the share with everything it needs)
+/// and follows it until dom0 powers off. `on_event` sees progress as it happens.
+pub fn run_job(
+    img: &Image,
+    opts: &HostOpts,
+    run: &RunDir,
+    items: &[(Item, u64)],
+    on_event: &mut dyn FnMut(Event),
+) -> JobReport {
+    let share = run.share();
+    let serial_path = run.serial_log();
+    println!(
+        "[xenhost] booting the Xen host: QEMU TCG, {} MB, dom0 {} MB, {} vCPUs (serial log: {})",
+        opts.mem_mb,
+        opts.dom0_mem_mb,
+        opts.vcpus,
+        serial_path.display()
+    );
+    let start = Instant::now();
+    let mut report = JobReport::default();
+    let mut child = match spawn(img, opts, run) {
+        Ok(c) => c,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    let mut serial = Follower::new(serial_path.clone());
+    let mut ready = false;
+    let mut started = vec![false; items.len()];
+    let mut done = vec![false; items.len()];
+    let mut deadline = start + Duration::from_secs(opts.boot_timeout_secs);
+    let mut deadline_what = format!(
+        "dom0 did not start the job within {} s of boot",
+        opts.boot_timeout_secs
+    );
+    let mut job_done_at: Option<Instant> = None;
+    let mut fatal: Option<(Instant, String)> = None;
+    let exit_status = loop {
+        sleep(Duration::from_millis(100));
+        for line in serial.lines(false) {
+            if opts.verbose || interesting(&line) {
+                println!("  {line}");
+            }
+            if fatal.is_none() {
+                if let Some(p) = FATAL_PATTERNS.iter().find(|p| line.contains(*p)) {
+                    fatal = Some((Instant::now(), format!("the Xen host died: \"{p}\"")));
+                }
+            }
+        }
+        if !ready && share.join("ready").exists() {
+            ready = true;
+            let t = start.elapsed();
+            report.boot = Some(t);
+            on_event(Event::Ready(t));
+            deadline = Instant::now() + ITEM_SLACK;
+            deadline_what = "dom0 stopped making progress between job items".into();
+        }
+        if ready {
+            for (i, (item, timeout)) in items.iter().enumerate() {
+                let dir = share.join(item.dir());
+                if !started[i] && dir.join("started").exists() {
+                    started[i] = true;
+                    on_event(Event::Started(i));
+                    deadline = Instant::now() + Duration::from_secs(*timeout) + ITEM_SLACK;
+                    deadline_what = format!(
+                        "job item {} ({}) did not finish within its timeout + {} s",
+                        i + 1,
+                        item.dir(),
+                        ITEM_SLACK.as_secs()
+                    );
+                }
+                if started[i] && !done[i] && dir.join("done").exists() {
+                    done[i] = true;
+                    on_event(Event::Done(i));
+                    deadline = Instant::now() + ITEM_SLACK;
+                    deadline_what = "dom0 stopped making progress between job items".into();
+                }
+            }
+            if job_done_at.is_none() && share.join("done").exists() {
+                job_done_at = Some(Instant::now());
+                deadline = Instant::now() + POWEROFF_GRACE;
+                deadline_what = String::new();
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) => {}
+            Err(e) => {
+                report.error = Some(format!("waiting for QEMU: {e}"));
+                kill(&mut child);
+                break None;
+            }
+        }
+        if let Some((at, why)) = &fatal {
+            // let the rest of the panic reach the log, then stop
+            if at.elapsed() > Duration::from_secs(3) {
+                report.error = Some(why.clone());
+                kill(&mut child);
+                break None;
+            }
+        }
+        if Instant::now() > deadline {
+            if job_done_at.is_some() {
+                println!(
+                    "[xenhost] dom0 finished the job but QEMU did not exit within {} s: stopped it",
+                    POWEROFF_GRACE.as_secs()
+                );
+            } else {
+                report.error = Some(format!("timeout: {deadline_what}"));
+            }
+            kill(&mut child);
+            break None;
+        }
+    };
+    for line in serial.lines(true) {
+        if opts.verbose || interesting(&line) {
+            println!("  {line}");
+        }
+    }
+    report.total = start.elapsed();
+    if report.error.is_none() && job_done_at.is_none() {
+        let how = match exit_status {
+            Some(st) => format!("QEMU exited ({st})"),
+            None => "QEMU was stopped".into(),
+        };
+        let qemu_out = fs::read_to_string(run.qemu_log()).unwrap_or_default();
+        let qemu_out = qemu_out.trim();
+        report.error = Some(if !ready {
+            format!(
+                "{how} before dom0 started the job{}",
+                if qemu_out.is_empty() {
+                    String::new()
+                } else {
+                    format!("; QEMU said: {qemu_out}")
+                }
+            )
+        } else {
+            format!("{how} before dom0 finished the job")
+        });
+    }
+    if let Some(e) = &mut report.error {
+        e.push_str(&format!("; serial log: {}", serial_path.display()));
+    }
+    report
+}
+
+/// Boots the host with the terminal as its console: dom0 gives a root shell (no job.sh in the
+/// share); leaving the shell powers the host off.
+pub fn run_shell(img: &Image, opts: &HostOpts, run: &RunDir, share: &Path) -> Result<(), String> {
+    let serial = run.serial_log();
+    let args = qemu_args(img, opts, share, Console::Terminal(&serial));
+    println!(
+        "[xenhost] booting the Xen host ({} MB, dom0 {} MB, {} vCPUs); the dom0 root shell \
+         comes up in ~1 min.\n[xenhost] {} is mounted at /mnt/host. Leave the shell to power \
+         off; Ctrl-A X kills QEMU. Serial log: {}",
+        opts.mem_mb,
+        opts.dom0_mem_mb,
+        opts.vcpus,
+        share.display(),
+        serial.display()
+    );
+    let st = Command::new(&opts.qemu)
+        .args(&args)
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", opts.qemu))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("QEMU exited with {st}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(1_795_363_359), "20261122-160239");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000");
+    }
+
+    #[test]
+    fn qemu_command_line() {
+        let img = Image {
+            dir: PathBuf::from("/c/x"),
+        };
+        let opts = HostOpts::default();
+        let a: Vec<String> = qemu_args(
+            &img,
+            &opts,
+            Path::new("/s"),
+            Console::File(Path::new("/o/serial.log")),
+        )
+        .into_iter()
+        .map(|s| s.into_string().unwrap())
+        .collect();
+        let after = |k: &str| a[a.iter().position(|x| x == k).unwrap() + 1].clone();
+        assert_eq!(after("-accel"), "tcg");
+        assert_eq!(after("-cpu"), "max,-smap,-smep");
+        assert_eq!(after("-m"), "2048M");
+        assert_eq!(after("-serial"), "file:/o/serial.log");
+        assert_eq!(after("-monitor"), "none");
+        assert_eq!(after("-kernel"), "/c/x/xen");
+        assert!(after("-append").starts_with("dom0_mem=512M,max:512M dom0_max_vcpus=2 "));
+        assert_eq!(
+            after("-initrd"),
+            "/c/x/vmlinuz root=/dev/vda rw console=hvc0 init=/sbin/minios-init,/c/x/initrd.img"
+        );
+        assert!(after("-drive").ends_with("snapshot=on"));
+        assert_eq!(
+            after("-virtfs"),
+            "local,path=/s,mount_tag=host0,security_model=none,id=host0"
+        );
+        assert!(a.contains(&"-no-reboot".to_string()));
+    }
+
+    #[test]
+    fn serial_filter() {
+        assert!(interesting("XENHOST: dom0 ready"));
+        assert!(interesting("[xh1-hello] MINIOS-READY"));
+        assert!(interesting("(XEN) d1v0 Unhandled page fault"));
+        assert!(!interesting("(XEN) d0v1 something"));
+        assert!(!interesting("[    2.3] virtio_blk"));
+        assert!(interesting("[    9.1] Kernel panic - not syncing: x"));
+    }
+
+    #[test]
+    fn follower_reads_complete_lines() {
+        let dir = std::env::temp_dir().join(format!("xenhost-follow-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("log");
+        fs::write(&p, "a\r\nb").unwrap();
+        let mut f = Follower::new(p.clone());
+        assert_eq!(f.lines(false), vec!["a"]);
+        fs::write(&p, "a\r\nbc\nd").unwrap();
+        assert_eq!(f.lines(false), vec!["bc"]);
+        assert_eq!(f.lines(true), vec!["d"]);
+        assert_eq!(tail(&p, 2), vec!["bc", "d"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
