@@ -239,7 +239,9 @@ mod tests {
         let s2 = seen.clone();
         hv.set_on_yield(move || s2.borrow_mut().extend(drain(ring)));
         let mut c = Console::new(ring, 1, &hv);
-        let text: Vec<u8> = (0..3 * XENCONS_OUT_SIZE).map(|i| b'a' + (i % 26) as u8).collect();
+        let text: Vec<u8> = (0..3 * XENCONS_OUT_SIZE)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
         c.write_raw(&text).unwrap();
         seen.borrow_mut().extend(drain(ring));
         assert_eq!(*seen.borrow(), text);

@@ -43,7 +43,8 @@ pub struct SystemInfo {
 
 /// System information (after boot).
 pub fn system() -> &'static SystemInfo {
-    INFO.get().expect("system information is set before the application runs")
+    INFO.get()
+        .expect("system information is set before the application runs")
 }
 
 /// Microseconds from the first instruction of the kernel until now, by the pvclock's rate.
@@ -122,7 +123,11 @@ pub fn minios_kernel_main(boot: BootInfo) -> ! {
 
     // The larger free region feeds the heap first; the rest goes to the page allocator.
     let [low, high] = boot.free;
-    let (big, small) = if high.len() >= low.len() { (high, low) } else { (low, high) };
+    let (big, small) = if high.len() >= low.len() {
+        (high, low)
+    } else {
+        (low, high)
+    };
     let total = (big.len() + small.len()) as u64;
     let want = heap_pages(total, PAGE_SIZE as u64, heap_kb).min(big.len() as u64) as usize;
     let (heap, rest) = big.split_at_mut(want);

@@ -30,10 +30,12 @@ impl<'a> Cmdline<'a> {
 
     /// All options as `(key, Some(value))` or `(flag, None)`.
     pub fn options(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
-        self.0.split_ascii_whitespace().map(|tok| match tok.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (tok, None),
-        })
+        self.0
+            .split_ascii_whitespace()
+            .map(|tok| match tok.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (tok, None),
+            })
     }
 
     /// The value of the last `key=value` (later options override earlier ones).

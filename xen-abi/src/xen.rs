@@ -229,7 +229,9 @@ impl PvclockSnapshot {
         let shifted = if self.tsc_shift >= 0 {
             delta.checked_shl(self.tsc_shift as u32).unwrap_or(0)
         } else {
-            delta.checked_shr(self.tsc_shift.unsigned_abs() as u32).unwrap_or(0)
+            delta
+                .checked_shr(self.tsc_shift.unsigned_abs() as u32)
+                .unwrap_or(0)
         };
         ((u128::from(shifted) * u128::from(self.tsc_to_system_mul)) >> 32) as u64
     }
@@ -286,7 +288,11 @@ mod pvclock_tests {
         };
         assert_eq!(s.ticks_to_ns(2_000_000), 1_000_000);
         assert_eq!(s.ns_at(3000), 6_000);
-        assert_eq!(s.ns_at(0), 4_500, "a TSC before the update counts backwards");
+        assert_eq!(
+            s.ns_at(0),
+            4_500,
+            "a TSC before the update counts backwards"
+        );
         let s = PvclockSnapshot { tsc_shift: -1, ..s };
         assert_eq!(s.ticks_to_ns(4), 1);
         let s = PvclockSnapshot { tsc_shift: 1, ..s };

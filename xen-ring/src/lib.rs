@@ -169,7 +169,10 @@ mod tests {
         r.prod.store(9, Ordering::Relaxed);
         let ring = r.view();
         let mut out = [0u8; 16];
-        assert_eq!(ring.read(&mut out), Err(RingError::Corrupt { prod: 9, cons: 0 }));
+        assert_eq!(
+            ring.read(&mut out),
+            Err(RingError::Corrupt { prod: 9, cons: 0 })
+        );
         // The peer moved its consumer index past our producer index.
         let r = Ring::<8>::new(0);
         r.cons.store(3, Ordering::Relaxed);

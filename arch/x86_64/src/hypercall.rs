@@ -9,11 +9,8 @@
 use core::arch::{asm, global_asm};
 
 use xen_abi::consts::{consoleio, evtchnop, hypercall_nr as nr, schedop, xenver};
-use xen_abi::{
-    CallbackRegister, EvtchnSend, MmuUpdate, SchedShutdown, TrapInfo, XenExtraversion,
-};
-use xen_abi::consts::{DOMID_SELF, HYPERCALL_STUB_SIZE
-};
+use xen_abi::consts::{DOMID_SELF, HYPERCALL_STUB_SIZE};
+use xen_abi::{CallbackRegister, EvtchnSend, MmuUpdate, SchedShutdown, TrapInfo, XenExtraversion};
 use xen_hal::{Port, XenError};
 
 global_asm!(
@@ -160,7 +157,10 @@ pub fn xen_extraversion() -> XenExtraversion {
 
 /// `set_trap_table`. The table must end with an entry whose address is 0.
 pub fn set_trap_table(table: &'static [TrapInfo]) -> Result<(), XenError> {
-    assert!(table.last().is_some_and(|t| t.address == 0), "trap table must end with a zero entry");
+    assert!(
+        table.last().is_some_and(|t| t.address == 0),
+        "trap table must end with a zero entry"
+    );
     // SAFETY: the table is static and terminated; the handlers it names are this crate's
     // entry stubs.
     let r = unsafe { hypercall(nr::SET_TRAP_TABLE, table.as_ptr() as u64, 0, 0, 0, 0) };
@@ -172,7 +172,11 @@ pub fn set_trap_table(table: &'static [TrapInfo]) -> Result<(), XenError> {
 /// # Safety
 /// `address` must be an entry stub that follows Xen's callback frame convention.
 pub unsafe fn register_callback(ty: u16, address: u64) -> Result<(), XenError> {
-    let mut arg = CallbackRegister { ty, flags: 0, address };
+    let mut arg = CallbackRegister {
+        ty,
+        flags: 0,
+        address,
+    };
     // SAFETY: `arg` is valid for the call; the caller vouches for the address.
     let r = unsafe {
         hypercall(

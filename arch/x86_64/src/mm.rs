@@ -71,7 +71,10 @@ impl BootstrapLayout {
     /// Walks the bootstrap page tables and places everything start_info describes.
     pub fn discover(si: &StartInfo, image: (u64, u64)) -> Result<Self, &'static str> {
         let nr_pages = si.nr_pages;
-        let pt = (si.pt_base >> PAGE_SHIFT, (si.pt_base >> PAGE_SHIFT) + si.nr_pt_frames);
+        let pt = (
+            si.pt_base >> PAGE_SHIFT,
+            (si.pt_base >> PAGE_SHIFT) + si.nr_pt_frames,
+        );
         let p2m_len = nr_pages.min(1 << 40);
         let p2m = |pfn: u64| -> u64 {
             // SAFETY: the p2m list (`u64[nr_pages]`) lies inside the bootstrap mapping at
@@ -122,7 +125,10 @@ impl BootstrapLayout {
         // Everything in use, as pfn ranges.
         let used = [
             (image.0 >> PAGE_SHIFT, page_end(image.1)),
-            (si.mfn_list >> PAGE_SHIFT, page_end(si.mfn_list + nr_pages * 8)),
+            (
+                si.mfn_list >> PAGE_SHIFT,
+                page_end(si.mfn_list + nr_pages * 8),
+            ),
             (si_pfn, si_pfn + 1),
             (console_pfn, console_pfn + 1),
             (store_pfn, store_pfn + 1),

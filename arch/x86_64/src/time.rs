@@ -8,7 +8,10 @@ static SHARED: AtomicPtr<SharedInfo> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Records the mapped shared_info page (once, at boot).
 pub(crate) fn init(shared: &'static SharedInfo) {
-    SHARED.store(shared as *const SharedInfo as *mut SharedInfo, Ordering::Release);
+    SHARED.store(
+        shared as *const SharedInfo as *mut SharedInfo,
+        Ordering::Release,
+    );
 }
 
 /// The shared_info page, once mapped.

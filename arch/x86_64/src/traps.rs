@@ -234,7 +234,11 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             frame.rip
         ),
         v => {
-            let cr2 = if v == 14 { crate::time::fault_address() } else { 0 };
+            let cr2 = if v == 14 {
+                crate::time::fault_address()
+            } else {
+                0
+            };
             panic!(
                 "{} at rip {:#x}, error code {:#x}, rsp {:#x}{}{:#x}",
                 exception_name(v),
