@@ -37,8 +37,8 @@ pub(crate) fn emergency(args: fmt::Arguments<'_>) {
             return;
         }
     }
-    match RING.get() {
-        Some(&(ring, port)) => {
+    match RING.get().copied().or_else(arch::boot_console) {
+        Some((ring, port)) => {
             let mut c = Console::new(ring, port, Xen);
             let _ = c.write_fmt(args);
             let _ = c.flush();

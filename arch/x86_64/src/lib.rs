@@ -19,9 +19,51 @@ pub mod time;
 pub mod traps;
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use xen_abi::{SharedInfo, StartInfo, XenconsInterface};
 pub use xen_hal::{Port, XenError};
+
+static BOOT_CONSOLE: AtomicPtr<XenconsInterface> = AtomicPtr::new(core::ptr::null_mut());
+static BOOT_CONSOLE_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// The console ring as found by the first instructions of boot (before the kernel runs), so
+/// that early failures and panics are visible on the real console.
+pub fn boot_console() -> Option<(&'static XenconsInterface, Port)> {
+    let p = BOOT_CONSOLE.load(Ordering::Acquire);
+    // SAFETY: the only non-null value ever stored comes from a `&'static XenconsInterface`.
+    let ring = unsafe { p.as_ref() }?;
+    Some((ring, BOOT_CONSOLE_PORT.load(Ordering::Acquire)))
+}
+
+fn set_boot_console(ring: &'static XenconsInterface, port: Port) {
+    BOOT_CONSOLE_PORT.store(port, Ordering::Release);
+    BOOT_CONSOLE.store(ring as *const _ as *mut _, Ordering::Release);
+}
+
+/// Writes a message on the boot console (or through `console_io` if there is none yet).
+pub fn early_print(msg: &str) {
+    match boot_console() {
+        Some((ring, port)) => {
+            let mut c = console::Console::new(ring, port, Xen);
+            let _ = c.write_text(msg);
+            let _ = c.flush();
+        }
+        None => {
+            let _ = hypercall::console_io_write(msg.as_bytes());
+        }
+    }
+}
+
+/// Formats a message onto the boot console (see [`early_print`]).
+pub fn early_fmt(args: core::fmt::Arguments<'_>) {
+    use core::fmt::Write;
+    if let Some((ring, port)) = boot_console() {
+        let mut c = console::Console::new(ring, port, Xen);
+        let _ = c.write_fmt(args);
+        let _ = c.flush();
+    }
+}
 
 /// One 4 KiB page.
 #[repr(C, align(4096))]

@@ -115,7 +115,14 @@ impl BootstrapLayout {
         let pfn_of = |mfn: u64| -> Result<u64, &'static str> {
             match mfn_to_pfn(mfn) {
                 Some(pfn) if pfn < mapped => Ok(pfn),
-                _ => Err("Mini-OS-rs: a ring page from start_info is not in the bootstrap map\n"),
+                other => {
+                    crate::early_fmt(format_args!(
+                        "bootstrap map: {mapped} pages mapped from pfn 0 (nr_pages {nr_pages}, \
+                         pt pfns {:#x}..{:#x}); mfn {mfn:#x} is pfn {other:x?}\n",
+                        pt.0, pt.1
+                    ));
+                    Err("Mini-OS-rs: a ring page from start_info is not in the bootstrap map\n")
+                }
             }
         };
         let console_pfn = pfn_of(si.console.mfn)?;

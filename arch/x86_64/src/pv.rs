@@ -15,6 +15,7 @@ use xen_abi::{PteFlags, SharedInfo, StartInfo, XenconsInterface, PAGE_SHIFT};
 
 use crate::{hypercall, mm, time, traps, BootInfo, BootMode, Page};
 
+
 /// Bytes of the kernel stack (events and exceptions are delivered on it too).
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
@@ -94,8 +95,19 @@ extern "Rust" {
 }
 
 fn fatal(msg: &str) -> ! {
-    let _ = hypercall::console_io_write(msg.as_bytes());
+    crate::early_print(msg);
     hypercall::sched_shutdown(xen_abi::consts::shutdown::CRASH)
+}
+
+/// Finds the console ring through the M2P alone (the builder always maps it), so that
+/// everything after this point can report failures on the real console.
+fn find_console(si: &'static StartInfo) {
+    if let Some(pfn) = mm::mfn_to_pfn(si.console.mfn).filter(|&p| p < si.nr_pages) {
+        // SAFETY: the builder maps the console ring page RW at `pfn << 12` (VIRT_BASE 0) and
+        // shares it only with xenconsoled; every field of the ring is atomic.
+        let ring = unsafe { &*((pfn << PAGE_SHIFT) as *const XenconsInterface) };
+        crate::set_boot_console(ring, si.console.evtchn);
+    }
 }
 
 /// Rust side of PV boot, called once by `_start` on the kernel stack.
@@ -103,10 +115,22 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
     let _ = hypercall::console_io_write(b"Mini-OS-rs: PV entry\n");
     // SAFETY: Xen passes a valid, page-aligned start_info in rsi; nothing writes it later.
     let si: &'static StartInfo = unsafe { &*si };
+    find_console(si);
 
     if traps::init_pv().is_err() {
         fatal("Mini-OS-rs: set_trap_table/callbacks failed\n");
     }
+
+    // Walk the bootstrap map before anything in it is remapped.
+    // Linker-script symbols: only their addresses are taken.
+    let image = (
+        core::ptr::addr_of!(__image_start) as u64,
+        core::ptr::addr_of!(__image_end) as u64,
+    );
+    let layout = match mm::BootstrapLayout::discover(si, image) {
+        Ok(l) => l,
+        Err(msg) => fatal(msg),
+    };
 
     // Map Xen's shared_info page over our slot page.
     let slot = core::ptr::addr_of!(minios_shared_info_slot) as u64;
@@ -120,16 +144,6 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
     // (every field of `SharedInfo` is an atomic), and it is never unmapped.
     let shared: &'static SharedInfo = unsafe { &*(slot as *const SharedInfo) };
     time::init(shared);
-
-    // Linker-script symbols: only their addresses are taken.
-    let image = (
-        core::ptr::addr_of!(__image_start) as u64,
-        core::ptr::addr_of!(__image_end) as u64,
-    );
-    let layout = match mm::BootstrapLayout::discover(si, image) {
-        Ok(l) => l,
-        Err(msg) => fatal(msg),
-    };
 
     let console_va = layout.console_pfn << PAGE_SHIFT;
     let store_va = layout.store_pfn << PAGE_SHIFT;

@@ -7,6 +7,8 @@
 # script succeeded, so an interrupted build never leaves a half cache.
 # Step lines go to stdout; the commands' own output goes to <out-dir>/build.log.
 set -euo pipefail
+# debootstrap, chroot, mkfs.ext4 and dpkg in the chroot need the sbin directories
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 recipe=$(realpath "$1")
 out=$(realpath "$2")
@@ -58,9 +60,23 @@ in_root() { chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@
 mapfile -t pkgs < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$recipe/packages.txt" | grep -v '^$')
 include=$(IFS=,; echo "${pkgs[*]}")
 
+unmount_below() { # lazily unmounts whatever is mounted at or below $1, deepest first
+    awk -v d="$1" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/self/mounts |
+        sort -r | while read -r m; do umount -l "$m" || true; done
+}
+
 step "debootstrap (minbase, ${#pkgs[@]} extra packages)"
-mkdir -p "$root"
-debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror"
+for attempt in 1 2 3; do
+    mkdir -p "$root"
+    if debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror"; then
+        break
+    fi
+    echo "[image]   debootstrap failed (attempt $attempt of 3)" >&3
+    unmount_below "$root"
+    rm -rf --one-file-system "$root"
+    [ "$attempt" -lt 3 ] || exit 1
+    sleep 10
+done
 
 step "add bookworm-security and upgrade in the dom0 root"
 cat >"$root/etc/apt/sources.list" <<SRC
@@ -68,6 +84,7 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb $security_mirror bookworm-security main
 SRC
+echo 'Acquire::Retries "5";' >"$root/etc/apt/apt.conf.d/80-retries"
 # No service may start inside the build chroot.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod +x "$root/usr/sbin/policy-rc.d"
@@ -75,6 +92,14 @@ chroot_mounts
 in_root apt-get update
 in_root apt-get -y -o Dpkg::Options::=--force-confold upgrade
 in_root apt-get -y -o Dpkg::Options::=--force-confold --no-install-recommends install "${pkgs[@]}"
+# The upgrade may have brought a newer kernel ABI: keep only the one linux-image-amd64 needs.
+keep=$(in_root dpkg-query -W -f '${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -n1)
+old_kernels=$(in_root dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' 'linux-image-[0-9]*' \
+    | awk -v keep="$keep" '$1 == "ii" && $2 != keep { print $2 }')
+if [ -n "$old_kernels" ]; then
+    # shellcheck disable=SC2086
+    in_root apt-get -y purge $old_kernels
+fi
 in_root apt-get clean
 chroot_umounts
 rm -f "$root/usr/sbin/policy-rc.d"

@@ -32,7 +32,6 @@ xh_exec() {
     xh_say "exec: $2"
     sh -c "$2" >"$d/output" 2>&1
     echo "rc=$?" >"$d/result"
-    cat "$d/output"
     : >"$d/done"
 }
 
@@ -86,6 +85,12 @@ xh_case() {
         # a preserved crash or a guest that outlived its timeout: record its state, destroy it
         preserved=1
         xl list "$dom" >"$d/xl-list.txt" 2>&1
+        # registers and stack of every vCPU (symbolised if the host left a System.map)
+        symtab=""
+        [ -s "$d/System.map" ] && symtab="-s $d/System.map"
+        # shellcheck disable=SC2086
+        timeout 20 /usr/lib/xen-4.17/bin/xenctx -a -C -S -k 0 $symtab "$(xl domid "$dom")" \
+            >"$d/xenctx.txt" 2>&1
         xl dmesg >"$d/dmesg.log" 2>&1
         xl destroy "$dom" >>"$d/xl-list.txt" 2>&1
     else

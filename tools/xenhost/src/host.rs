@@ -68,8 +68,17 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
     for s in [
-        "-machine", "q35", "-accel", "tcg", "-cpu", "max,-smap,-smep", "-no-reboot", "-nic",
-        "none", "-display", "none",
+        "-machine",
+        "q35",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max,-smap,-smep",
+        "-no-reboot",
+        "-nic",
+        "none",
+        "-display",
+        "none",
     ] {
         push(s);
     }
@@ -146,6 +155,35 @@ pub fn utc_stamp(secs: u64) -> String {
     )
 }
 
+/// How many run directories `out/xenhost` keeps.
+pub const KEEP_RUNS: usize = 30;
+
+/// Is `name` a run directory's name (`YYYYmmdd-HHMMSS-...`)?
+fn is_run_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 16
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'-'
+}
+
+/// Removes all but the newest `keep` run directories in `out`.
+fn prune_runs(out: &Path, keep: usize) {
+    let Ok(rd) = fs::read_dir(out) else { return };
+    let mut runs: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .filter(|e| is_run_name(&e.file_name().to_string_lossy()))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    let excess = runs.len().saturating_sub(keep);
+    for old in &runs[..excess] {
+        let _ = fs::remove_dir_all(old);
+    }
+}
+
 /// A run's output directory: `<out>/<stamp>-<kind>/` with `share/` inside.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -154,8 +192,10 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates a fresh run directory under `out`.
+    /// Creates a fresh run directory under `out`, removing the oldest run directories beyond
+    /// the newest [`KEEP_RUNS`].
     pub fn create(out: &Path, kind: &str) -> Result<RunDir, String> {
+        prune_runs(out, KEEP_RUNS - 1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -206,7 +246,8 @@ pub struct JobReport {
 
 /// Is this serial line worth showing without --verbose?
 fn interesting(line: &str) -> bool {
-    line.starts_with("XENHOST:")
+    // "XENHOST: [dom] xl: ..." repeats what the verdict says
+    (line.starts_with("XENHOST:") && !line.starts_with("XENHOST: ["))
         || line.starts_with("[xh")
         || line.starts_with("minios-init:")
         || FATAL_PATTERNS.iter().any(|p| line.contains(p))
@@ -332,7 +373,10 @@ pub fn run_job(
     let mut child = match spawn(img, opts, run) {
         Ok(c) => c,
         Err(e) => {
-            report.error = Some(e);
+            report.error = Some(format!(
+                "{e}; serial log: {} (not written: QEMU never ran)",
+                serial_path.display()
+            ));
             return report;
         }
     };
@@ -531,11 +575,38 @@ mod tests {
     #[test]
     fn serial_filter() {
         assert!(interesting("XENHOST: dom0 ready"));
+        assert!(!interesting(
+            "XENHOST: [xh1-a] xl: 1 Domain 1 has shut down"
+        ));
         assert!(interesting("[xh1-hello] MINIOS-READY"));
         assert!(interesting("(XEN) d1v0 Unhandled page fault"));
         assert!(!interesting("(XEN) d0v1 something"));
         assert!(!interesting("[    2.3] virtio_blk"));
         assert!(interesting("[    9.1] Kernel panic - not syncing: x"));
+    }
+
+    #[test]
+    fn old_runs_are_pruned() {
+        let out = std::env::temp_dir().join(format!("xenhost-prune-{}", std::process::id()));
+        for n in [
+            "20260101-000000-test",
+            "20260102-000000-run",
+            "20260103-000000-test",
+        ] {
+            fs::create_dir_all(out.join(n)).unwrap();
+        }
+        fs::create_dir_all(out.join("keep-me")).unwrap();
+        prune_runs(&out, 2);
+        let mut left: Vec<String> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["20260102-000000-run", "20260103-000000-test", "keep-me"]
+        );
+        fs::remove_dir_all(&out).unwrap();
     }
 
     #[test]

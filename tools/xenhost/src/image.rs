@@ -180,7 +180,10 @@ pub fn ensure() -> Result<Image, String> {
     lock.lock()
         .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
     if let Some(img) = Image::load(&dir) {
-        println!("[image] cached (built by another process): {}", dir.display());
+        println!(
+            "[image] cached (built by another process): {}",
+            dir.display()
+        );
         return Ok(img);
     }
     if dir.exists() {
@@ -260,7 +263,41 @@ pub fn ensure() -> Result<Image, String> {
         img.summary()
     );
     drop(lock);
+    prune_old_images(&root, &dir, KEEP_OLD_IMAGES);
     Ok(img)
+}
+
+/// Images of other recipes kept besides the current one (each is ~1.5 GB).
+const KEEP_OLD_IMAGES: usize = 1;
+
+/// Is `name` a finished image directory's name (`xenhost-<16 hex digits>`)?
+fn is_image_name(name: &str) -> bool {
+    name.strip_prefix("xenhost-")
+        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes all but the `keep` most recently built images of other recipes.
+fn prune_old_images(root: &Path, current: &Path, keep: usize) {
+    let Ok(rd) = fs::read_dir(root) else { return };
+    let mut old: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .filter_map(Result::ok)
+        .filter(|e| is_image_name(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .filter(|p| p != current && p.is_dir())
+        .map(|p| {
+            let t = fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (t, p)
+        })
+        .collect();
+    old.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (_, p) in old.into_iter().skip(keep) {
+        println!("[image] removing an old image: {}", p.display());
+        if remove_build_dir(&p).is_ok() {
+            let _ = fs::remove_file(p.with_extension("lock"));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -278,14 +315,31 @@ mod tests {
     }
 
     #[test]
+    fn image_names() {
+        assert!(is_image_name("xenhost-8f69a26fca9f8e68"));
+        assert!(!is_image_name("xenhost-8f69a26fca9f8e68.tmp.1"));
+        assert!(!is_image_name("xenhost-8f69a26fca9f8e68.lock"));
+        assert!(!is_image_name("xenhost-xyz"));
+    }
+
+    #[test]
     fn recipe_is_complete() {
         let names: Vec<&str> = RECIPE.iter().map(|r| r.0).collect();
         assert_eq!(
             names,
-            ["build-image.sh", "packages.txt", "minios-init", "xen-default"]
+            [
+                "build-image.sh",
+                "packages.txt",
+                "minios-init",
+                "xen-default"
+            ]
         );
         let pkgs = RECIPE[1].1;
-        for p in ["xen-hypervisor-4.17-amd64", "xen-utils-4.17", "linux-image-amd64"] {
+        for p in [
+            "xen-hypervisor-4.17-amd64",
+            "xen-utils-4.17",
+            "linux-image-amd64",
+        ] {
             assert!(pkgs.lines().any(|l| l.trim() == p), "{p} missing");
         }
     }

@@ -36,8 +36,7 @@ impl Item {
 /// Quotes `s` for a POSIX shell.
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+".contains(&b))
     {
         return s.to_string();
@@ -72,7 +71,11 @@ pub fn script(items: &[Item]) -> String {
                 s.push('\n');
             }
             Item::Exec { dir, command } => {
-                s.push_str(&format!("xh_exec {} {}\n", sh_quote(dir), sh_quote(command)));
+                s.push_str(&format!(
+                    "xh_exec {} {}\n",
+                    sh_quote(dir),
+                    sh_quote(command)
+                ));
             }
         }
     }

@@ -178,7 +178,7 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
         let ctx = |msg: String| format!("case \"{}\": {msg}", rc.name);
         if !valid_name(&rc.name) {
             return Err(ctx(
-                "name must be 1-40 characters of [A-Za-z0-9_-]".to_string(),
+                "name must be 1-40 characters of [A-Za-z0-9_-]".to_string()
             ));
         }
         if !seen.insert(rc.name.clone()) {
@@ -197,9 +197,13 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
         if timeout_secs == 0 {
             return Err(ctx("timeout_secs must be > 0".to_string()));
         }
-        if rc.expect_console.iter().any(|m| m.is_empty() || m.contains('\n')) {
+        if rc
+            .expect_console
+            .iter()
+            .any(|m| m.is_empty() || m.contains('\n'))
+        {
             return Err(ctx(
-                "expect_console entries must be non-empty single lines".to_string(),
+                "expect_console entries must be non-empty single lines".to_string()
             ));
         }
         if matches!(rc.must_fail_with.as_deref(), Some("")) {
@@ -285,12 +289,14 @@ must_fail_with = "panicked at"
             "[[case]]\nname = \"a\"\n{base}[[case]]\nname = \"a\"\n{base}"
         ))
         .contains("duplicate"));
+        assert!(err(&format!(
+            "[[case]]\nname = \"a\"\n{base}expect_shutdown = \"off\"\n"
+        ))
+        .contains("expect_shutdown"));
         assert!(
-            err(&format!("[[case]]\nname = \"a\"\n{base}expect_shutdown = \"off\"\n"))
-                .contains("expect_shutdown")
+            err(&format!("[[case]]\nname = \"a\"\n{base}timeout_secs = 0\n"))
+                .contains("timeout_secs")
         );
-        assert!(err(&format!("[[case]]\nname = \"a\"\n{base}timeout_secs = 0\n"))
-            .contains("timeout_secs"));
         assert!(err(&format!("[[case]]\nname = \"a\"\n{base}colour = 1\n")).contains("unknown"));
         assert!(err("[[case]]\nname = \"a\"\nconfig = \"c\"\n").contains("kernel"));
     }
@@ -301,7 +307,9 @@ must_fail_with = "panicked at"
         assert_eq!(Shutdown::from_code(1), Shutdown::Reboot);
         assert_eq!(Shutdown::from_code(3), Shutdown::Crash);
         assert_eq!(Shutdown::from_code(9), Shutdown::Other(9));
-        for s in ["poweroff", "reboot", "crash", "suspend", "watchdog", "timeout"] {
+        for s in [
+            "poweroff", "reboot", "crash", "suspend", "watchdog", "timeout",
+        ] {
             assert_eq!(Shutdown::parse_expected(s).unwrap().to_string(), s);
         }
     }

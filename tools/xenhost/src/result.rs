@@ -40,7 +40,10 @@ pub fn parse_kv(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(map)
 }
 
-fn num<T: std::str::FromStr>(map: &BTreeMap<String, String>, key: &str) -> Result<Option<T>, String> {
+fn num<T: std::str::FromStr>(
+    map: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, String> {
     match map.get(key) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
@@ -99,7 +102,9 @@ pub fn parse_xl_log(text: &str) -> XlLog {
                 log.reason_code = tail.split_whitespace().next().and_then(|c| c.parse().ok());
             }
             if log.domid.is_none() {
-                log.domid = head.strip_prefix("Domain ").and_then(|d| d.trim().parse().ok());
+                log.domid = head
+                    .strip_prefix("Domain ")
+                    .and_then(|d| d.trim().parse().ok());
             }
         }
         log.text.push(rest.to_string());
@@ -187,14 +192,22 @@ mod tests {
 
     #[test]
     fn poweroff_run() {
-        let o = outcome("xl_rc=0\nrun_ms=1079\npreserved=0\n", POWEROFF, Some("900\n")).unwrap();
+        let o = outcome(
+            "xl_rc=0\nrun_ms=1079\npreserved=0\n",
+            POWEROFF,
+            Some("900\n"),
+        )
+        .unwrap();
         assert_eq!(o.shutdown, Shutdown::Poweroff);
         assert_eq!(o.domid, Some(1));
         assert_eq!(o.create_ms, Some(804));
         assert_eq!(o.marker_ms, Some(900));
         assert_eq!(o.run_ms, Some(1079));
         assert!(!o.preserved);
-        assert_eq!(o.xl_text[0], "Parsing config from /mnt/host/case-1/guest.cfg");
+        assert_eq!(
+            o.xl_text[0],
+            "Parsing config from /mnt/host/case-1/guest.cfg"
+        );
         assert!(!o.xl_text.iter().any(|l| l.contains("XENHOST")));
     }
 
@@ -215,7 +228,10 @@ mod tests {
     #[test]
     fn reboot_and_timeout() {
         let reboot = POWEROFF.replace("reason code 0 0x0", "reason code 1 0x1");
-        assert_eq!(outcome("", &reboot, None).unwrap().shutdown, Shutdown::Reboot);
+        assert_eq!(
+            outcome("", &reboot, None).unwrap().shutdown,
+            Shutdown::Reboot
+        );
         let hang = "143 Parsing config from x\n\
             546 Waiting for domain xh4-hang (domid 4) to die [pid 340]\n\
             15225 XENHOST-XL-RC 124\n";

@@ -51,6 +51,7 @@ fn problems(case: &Case, out: &Outcome, console: &str) -> Vec<String> {
             .iter()
             .map(String::as_str)
             .filter(|l| !l.starts_with("Parsing config"))
+            .take(3)
             .collect();
         p.push(format!("xl create failed: {}", why.join(" / ").trim()));
     } else if out.shutdown != case.expect_shutdown {
@@ -93,7 +94,9 @@ pub fn judge(case: &Case, out: &Outcome, console: &str) -> Verdict {
         },
         Some(want) if normal_pass => Verdict {
             pass: false,
-            reason: format!("expected a failure carrying {want:?}, but the guest passed ({reason})"),
+            reason: format!(
+                "expected a failure carrying {want:?}, but the guest passed ({reason})"
+            ),
         },
         Some(want) if reason.contains(want.as_str()) || console.contains(want.as_str()) => {
             Verdict {
@@ -159,7 +162,11 @@ mod tests {
             PANIC,
         );
         assert!(!v.pass);
-        assert!(v.reason.contains("expected shutdown poweroff, got crash"), "{}", v.reason);
+        assert!(
+            v.reason.contains("expected shutdown poweroff, got crash"),
+            "{}",
+            v.reason
+        );
         assert!(
             v.reason
                 .contains("panicked at kernel/src/lib.rs:10:5: / attempt to divide by zero"),
@@ -235,7 +242,11 @@ mod tests {
         // fails, but for another reason (hung, no panic) -> FAIL
         let v = judge(&c, &outcome(Shutdown::Timeout), HELLO);
         assert!(!v.pass);
-        assert!(v.reason.contains("not with \"panicked at\""), "{}", v.reason);
+        assert!(
+            v.reason.contains("not with \"panicked at\""),
+            "{}",
+            v.reason
+        );
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     out
 }
 
+#[cfg(test)]
 /// The value of a simple top-level `key = "string"` or `key = number` setting.
 pub fn get(cfg: &str, key: &str) -> Option<String> {
     let mut depth = 0i32;
@@ -178,9 +179,15 @@ mod tests {
         let out = rewrite(cfg, &forced());
         assert_eq!(
             live(&out)[..2],
-            ["extra = \"a [ # b\"".to_string(), "cmdline = '] x'".to_string()]
+            [
+                "extra = \"a [ # b\"".to_string(),
+                "cmdline = '] x'".to_string()
+            ]
         );
-        assert_eq!(get(&out, "kernel").as_deref(), Some("/mnt/host/case-1/kernel"));
+        assert_eq!(
+            get(&out, "kernel").as_deref(),
+            Some("/mnt/host/case-1/kernel")
+        );
     }
 
     #[test]

@@ -1,0 +1,886 @@
+//! xenhost: a real Xen host (Xen 4.17 + Debian 12 PV dom0) inside QEMU, for running Mini-OS
+//! guests and judging them. See tools/README.md.
+
+mod host;
+mod image;
+mod job;
+mod manifest;
+mod result;
+mod verdict;
+mod xlcfg;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use host::{Event, HostOpts, JobReport, RunDir};
+use job::Item;
+use manifest::Case;
+use result::Outcome;
+use verdict::Verdict;
+
+/// The dom0 runner library, copied into the share for every run.
+const RUNNER: &str = include_str!("../assets/runner.sh");
+
+const USAGE: &str = "\
+xenhost: a real Xen host (Xen 4.17, Debian 12 PV dom0) inside QEMU (TCG)
+
+usage:
+  xenhost setup                       install what the host side needs (runs tools/setup.sh)
+  xenhost image                       build the Xen host image, or show the cached one
+  xenhost run <kernel> <xl-cfg> [--expect MARKER] [--timeout SECS]
+                                      boot the host, run one guest, show its console
+  xenhost test <manifest.toml> [--case NAME]...
+                                      run the manifest's guest tests in one boot of the host
+  xenhost exec <dom0 command>...      run shell commands in dom0 (e.g. 'xl info')
+  xenhost shell [--share DIR]         dom0 root shell on this terminal (DIR, default the
+                                      repository, at /mnt/host)
+
+host options (run, test, exec, shell):
+  --mem MB            QEMU memory, all of Xen's machine      (default 2048)
+  --dom0-mem MB       dom0 memory                            (default 512)
+  --vcpus N           vCPUs of the machine and of dom0       (default 2)
+  --boot-timeout S    QEMU start until dom0 runs the job     (default 300)
+  --out DIR           run directories go here                (default <repo>/out/xenhost)
+  -v, --verbose       show the whole serial log (Xen and dom0 boot)
+
+environment:
+  MINIOS_CACHE        image cache (default $HOME/.cache/minios)
+  MINIOS_SKIP_XEN=1   `test` does not boot the host: it says so loudly and exits 0
+";
+
+/// Parsed command line.
+#[derive(Debug, Default)]
+struct Args {
+    positional: Vec<String>,
+    opts: HostOpts,
+    out: Option<PathBuf>,
+    expect: Option<String>,
+    timeout: Option<u64>,
+    share: Option<PathBuf>,
+    only: Vec<String>,
+}
+
+fn parse_args(argv: &[String]) -> Result<Args, String> {
+    let mut a = Args::default();
+    let mut it = argv.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let number = |name: &str, v: String| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}: {v:?} is not a positive number"))
+        };
+        match arg.as_str() {
+            "--mem" => a.opts.mem_mb = number(arg, value(arg)?)?,
+            "--dom0-mem" => a.opts.dom0_mem_mb = number(arg, value(arg)?)?,
+            "--vcpus" => {
+                a.opts.vcpus = u32::try_from(number(arg, value(arg)?)?)
+                    .map_err(|_| "--vcpus: too large".to_string())?
+            }
+            "--boot-timeout" => a.opts.boot_timeout_secs = number(arg, value(arg)?)?,
+            "--out" => a.out = Some(PathBuf::from(value(arg)?)),
+            "--expect" => a.expect = Some(value(arg)?),
+            "--timeout" => a.timeout = Some(number(arg, value(arg)?)?),
+            "--share" => a.share = Some(PathBuf::from(value(arg)?)),
+            "--case" => a.only.push(value(arg)?),
+            "-v" | "--verbose" => a.opts.verbose = true,
+            "--" => a.positional.extend(it.by_ref().cloned()),
+            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
+            _ => a.positional.push(arg.clone()),
+        }
+    }
+    if a.opts.dom0_mem_mb + 64 > a.opts.mem_mb {
+        return Err(format!(
+            "--dom0-mem {} leaves too little of --mem {} for Xen and guests",
+            a.opts.dom0_mem_mb, a.opts.mem_mb
+        ));
+    }
+    Ok(a)
+}
+
+/// The repository root: the nearest ancestor of the working directory holding
+/// tools/xenhost, else the working directory.
+fn repo_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|d| d.join("tools/xenhost/Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or(cwd)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |m| format!("{:.2} s", m as f64 / 1000.0))
+}
+
+/// One guest to run, with its files in the share.
+#[derive(Debug)]
+struct Prepared {
+    case: Case,
+    item: Item,
+    /// Why it cannot run (missing image or config); it fails without booting.
+    error: Option<String>,
+}
+
+fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
+    let dir = format!("case-{idx}");
+    let domain = format!("xh{idx}-{}", case.name);
+    let item = Item::Guest {
+        dir: dir.clone(),
+        domain: domain.clone(),
+        timeout_secs: case.timeout_secs,
+        marker: case.expect_console.first().cloned(),
+    };
+    let d = share.join(&dir);
+    let go = || -> Result<(), String> {
+        let kernel = case.kernel_path(root);
+        let config = case.config_path(root);
+        if !kernel.is_file() {
+            return Err(format!(
+                "guest image {} not found (build it first: cargo build --release --target \
+                 x86_64-unknown-none --workspace)",
+                kernel.display()
+            ));
+        }
+        let cfg = fs::read_to_string(&config)
+            .map_err(|e| format!("xl config {}: {e}", config.display()))?;
+        fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        fs::copy(&kernel, d.join("kernel")).map_err(|e| format!("copying the image: {e}"))?;
+        fs::write(d.join("original.cfg"), &cfg).map_err(|e| e.to_string())?;
+        write_system_map(&kernel, &d.join("System.map"));
+        let forced = xlcfg::Forced {
+            name: domain.clone(),
+            kernel: format!("/mnt/host/{dir}/kernel"),
+        };
+        fs::write(d.join("guest.cfg"), xlcfg::rewrite(&cfg, &forced)).map_err(|e| e.to_string())
+    };
+    let error = go().err();
+    Prepared {
+        case: case.clone(),
+        item,
+        error,
+    }
+}
+
+/// Symbols of the guest image for xenctx (`nm -n` format), if binutils is there: a crashed or
+/// hung guest's registers and stack then come with function names.
+fn write_system_map(kernel: &Path, out: &Path) {
+    if !image::have_program("nm") {
+        return;
+    }
+    if let Ok(o) = Command::new("nm").arg("-n").arg(kernel).output() {
+        if o.status.success() && !o.stdout.is_empty() {
+            let _ = fs::write(out, o.stdout);
+        }
+    }
+}
+
+/// The useful part of xenctx's output: per vCPU rip, rsp, cr2 and the symbolised stack trace
+/// without the zero slots.
+fn xenctx_summary(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut trace_lines = 0;
+    let mut in_trace = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("vcpu") {
+            in_trace = false;
+            trace_lines = 0;
+        }
+        if t.starts_with("Stack Trace:") {
+            in_trace = true;
+            out.push(t.to_string());
+            continue;
+        }
+        let keep = if in_trace {
+            !t.is_empty() && !t.contains("[<0000000000000000>]") && trace_lines < 16
+        } else {
+            ["vcpu", "rip:", "rsp:", "cr2:"]
+                .iter()
+                .any(|k| t.starts_with(k))
+        };
+        if keep {
+            if in_trace {
+                trace_lines += 1;
+            }
+            out.push(l.trim_end().to_string());
+        }
+    }
+    out
+}
+
+/// A judged case.
+#[derive(Debug)]
+struct Judged {
+    verdict: Verdict,
+    outcome: Option<Outcome>,
+    console: String,
+    dir: PathBuf,
+}
+
+fn judge(share: &Path, p: &Prepared, host_error: Option<&str>) -> Judged {
+    let dir = share.join(p.item.dir());
+    let fail = |reason: String| Judged {
+        verdict: Verdict {
+            pass: false,
+            reason,
+        },
+        outcome: None,
+        console: String::new(),
+        dir: dir.clone(),
+    };
+    if let Some(e) = &p.error {
+        return fail(format!("not run: {e}"));
+    }
+    let read = |f: &str| fs::read_to_string(dir.join(f)).ok();
+    let (Some(result), true) = (read("result"), dir.join("done").exists()) else {
+        let console = read("console.log").unwrap_or_default();
+        let mut j = fail(match host_error {
+            Some(e) => format!("not run to the end: {e}"),
+            None => "not run to the end (no result from dom0)".into(),
+        });
+        j.console = console;
+        return j;
+    };
+    let console = read("console.log").unwrap_or_default();
+    match result::outcome(
+        &result,
+        &read("xl.log").unwrap_or_default(),
+        read("marker_ms").as_deref(),
+    ) {
+        Ok(o) => Judged {
+            verdict: verdict::judge(&p.case, &o, &console),
+            outcome: Some(o),
+            console,
+            dir,
+        },
+        Err(e) => {
+            let mut j = fail(format!("unreadable result: {e}"));
+            j.console = console;
+            j
+        }
+    }
+}
+
+fn timing_line(case: &Case, o: &Outcome) -> String {
+    let mut s = format!("shutdown {}; xl create {}", o.shutdown, ms(o.create_ms));
+    if let Some(m) = case.expect_console.first() {
+        s.push_str(&format!(", {m:?} at {}", ms(o.marker_ms)));
+    }
+    s.push_str(&format!(", xl done at {}", ms(o.run_ms)));
+    s
+}
+
+fn print_judged(case: &Case, j: &Judged, detail: bool) {
+    let word = if j.verdict.pass { "PASS" } else { "FAIL" };
+    println!("{word} {}: {}", case.name, j.verdict.reason);
+    if let Some(o) = &j.outcome {
+        println!("     {}", timing_line(case, o));
+    }
+    if !detail || (j.outcome.is_none() && j.console.is_empty()) {
+        return;
+    }
+    let console: Vec<&str> = j.console.lines().collect();
+    println!(
+        "     guest console (last {} of {} lines):",
+        console.len().min(25),
+        console.len()
+    );
+    for l in &console[console.len().saturating_sub(25)..] {
+        println!("     | {l}");
+    }
+    if let Some(o) = &j.outcome {
+        println!("     xl create -F said:");
+        for l in &o.xl_text {
+            println!("     | {l}");
+        }
+    }
+    let ctx = fs::read_to_string(j.dir.join("xenctx.txt")).unwrap_or_default();
+    if !ctx.trim().is_empty() {
+        println!(
+            "     vCPU state of the preserved domain (xenctx; all of it in {}):",
+            j.dir.join("xenctx.txt").display()
+        );
+        for l in xenctx_summary(&ctx) {
+            println!("     | {l}");
+        }
+    }
+    let dmesg = host::tail(&j.dir.join("dmesg.log"), 20);
+    if !dmesg.is_empty() {
+        println!(
+            "     xl dmesg during the case (last {} lines):",
+            dmesg.len()
+        );
+        for l in dmesg {
+            println!("     | {l}");
+        }
+    }
+    println!("     files: {}", j.dir.display());
+}
+
+fn print_host_failure(run: &RunDir, error: &str) {
+    println!("[xenhost] FAILED: the Xen host did not run the job: {error}");
+    let tail = host::tail(&run.serial_log(), 30);
+    if !tail.is_empty() {
+        println!("[xenhost] last lines of {}:", run.serial_log().display());
+        for l in tail {
+            println!("    {l}");
+        }
+    }
+}
+
+/// Boots the host once for all `prepared` guests (plus `extra` items first), judging each
+/// as soon as it finishes.
+fn boot_and_judge(
+    img: &image::Image,
+    opts: &HostOpts,
+    run: &RunDir,
+    extra: &[Item],
+    prepared: &[Prepared],
+    detail_on_pass: bool,
+) -> (JobReport, Vec<Judged>) {
+    let share = run.share();
+    let runnable: Vec<&Prepared> = prepared.iter().filter(|p| p.error.is_none()).collect();
+    let mut items: Vec<(Item, u64)> = extra.iter().map(|i| (i.clone(), 600)).collect();
+    items.extend(
+        runnable
+            .iter()
+            .map(|p| (p.item.clone(), p.case.timeout_secs)),
+    );
+    let job: Vec<Item> = items.iter().map(|i| i.0.clone()).collect();
+    let setup = fs::write(share.join("runner.sh"), RUNNER)
+        .and_then(|_| fs::write(share.join("job.sh"), job::script(&job)));
+    if let Err(e) = setup {
+        let report = JobReport {
+            error: Some(format!("writing the job into {}: {e}", share.display())),
+            ..JobReport::default()
+        };
+        return (report, Vec::new());
+    }
+    let mut judged_now: Vec<Option<Judged>> = prepared.iter().map(|_| None).collect();
+    let mut on_event = |ev: Event| match ev {
+        Event::Ready(t) => println!(
+            "[xenhost] dom0 ready {} after QEMU start (Xen + dom0 boot)",
+            secs(t)
+        ),
+        Event::Started(i) => {
+            if let Some(j) = i.checked_sub(extra.len()) {
+                println!("[xenhost] case {}: running", runnable[j].case.name);
+            }
+        }
+        Event::Done(i) => {
+            if let Some(j) = i.checked_sub(extra.len()) {
+                let p = runnable[j];
+                let k = prepared
+                    .iter()
+                    .position(|q| std::ptr::eq(q, p))
+                    .unwrap_or(0);
+                let jd = judge(&share, p, None);
+                print_judged(&p.case, &jd, detail_on_pass || !jd.verdict.pass);
+                judged_now[k] = Some(jd);
+            }
+        }
+    };
+    let report = if runnable.is_empty() && extra.is_empty() {
+        println!("[xenhost] nothing to run: not booting the host");
+        JobReport::default()
+    } else {
+        host::run_job(img, opts, run, &items, &mut on_event)
+    };
+    if let Some(e) = &report.error {
+        print_host_failure(run, e);
+    }
+    let judged = prepared
+        .iter()
+        .zip(judged_now)
+        .map(|(p, j)| {
+            j.unwrap_or_else(|| {
+                let jd = judge(&share, p, report.error.as_deref());
+                print_judged(&p.case, &jd, true);
+                jd
+            })
+        })
+        .collect();
+    (report, judged)
+}
+
+fn open_image() -> Result<image::Image, String> {
+    image::ensure().map_err(|e| format!("the Xen host image is not available: {e}"))
+}
+
+fn cmd_image() -> ExitCode {
+    match image::ensure() {
+        Ok(img) => {
+            println!("{}", img.dir.display());
+            print!("{}", img.versions());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("xenhost image: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn out_dir(a: &Args, root: &Path) -> PathBuf {
+    a.out
+        .clone()
+        .unwrap_or_else(|| root.join("out").join("xenhost"))
+}
+
+fn cmd_run(a: &Args) -> ExitCode {
+    let t0 = Instant::now();
+    let [kernel, config] = a.positional.as_slice() else {
+        eprintln!("usage: xenhost run <kernel> <xl-cfg> [--expect MARKER] [--timeout SECS]");
+        return ExitCode::from(2);
+    };
+    let root = repo_root();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
+    let stem: String = Path::new(kernel)
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if manifest::valid_name(&c.to_string()) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    let case = Case::adhoc(
+        if stem.is_empty() { "guest" } else { &stem },
+        cwd.join(kernel),
+        cwd.join(config),
+        a.expect.clone(),
+        a.timeout.unwrap_or(manifest::DEFAULT_TIMEOUT_SECS),
+    );
+    let img = match open_image() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("xenhost run: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = match RunDir::create(&out_dir(a, &root), "run") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xenhost run: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("[xenhost] run directory: {}", run.dir.display());
+    let prepared = vec![prepare(&root, &run.share(), 1, &case)];
+    let (report, judged) = boot_and_judge(&img, &a.opts, &run, &[], &prepared, true);
+    let j = &judged[0];
+    if let Some(o) = &j.outcome {
+        println!("shutdown reason: {}", o.shutdown);
+        println!(
+            "timings: host boot {} (QEMU start to dom0 ready), xl create {}, marker {}, \
+             guest done {}, QEMU total {}, xenhost total {}",
+            report.boot.map_or_else(|| "-".into(), secs),
+            ms(o.create_ms),
+            if case.expect_console.is_empty() {
+                "(none expected)".into()
+            } else {
+                ms(o.marker_ms)
+            },
+            ms(o.run_ms),
+            secs(report.total),
+            secs(t0.elapsed())
+        );
+    }
+    println!("serial log: {}", run.serial_log().display());
+    if j.verdict.pass && report.error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cmd_test(a: &Args) -> ExitCode {
+    if std::env::var("MINIOS_SKIP_XEN").is_ok_and(|v| v == "1") {
+        let bar = "!".repeat(78);
+        println!(
+            "{bar}\nSKIPPED: guest tests on the Xen host were NOT run (MINIOS_SKIP_XEN=1)\n{bar}"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let t0 = Instant::now();
+    let [manifest_path] = a.positional.as_slice() else {
+        eprintln!("usage: xenhost test <manifest.toml> [--case NAME]...");
+        return ExitCode::from(2);
+    };
+    let root = repo_root();
+    let text = match fs::read_to_string(manifest_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("xenhost test: FAILED: {manifest_path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let m = match manifest::parse(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("xenhost test: FAILED: {manifest_path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cases: Vec<&Case> = m
+        .cases
+        .iter()
+        .filter(|c| a.only.is_empty() || a.only.contains(&c.name))
+        .collect();
+    if cases.is_empty() {
+        eprintln!("xenhost test: FAILED: no case selected");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "[xenhost] {} guest test(s) from {manifest_path}, one boot of the Xen host",
+        cases.len()
+    );
+    let run = match RunDir::create(&out_dir(a, &root), "test") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xenhost test: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("[xenhost] run directory: {}", run.dir.display());
+    let prepared: Vec<Prepared> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| prepare(&root, &run.share(), i + 1, c))
+        .collect();
+    let (report, judged) = match open_image() {
+        Ok(img) => boot_and_judge(&img, &a.opts, &run, &[], &prepared, false),
+        Err(e) => {
+            print_host_failure(&run, &e);
+            let report = JobReport {
+                error: Some(e),
+                ..JobReport::default()
+            };
+            let judged = prepared
+                .iter()
+                .map(|p| {
+                    let jd = judge(&run.share(), p, report.error.as_deref());
+                    print_judged(&p.case, &jd, false);
+                    jd
+                })
+                .collect();
+            (report, judged)
+        }
+    };
+    let passed = judged.iter().filter(|j| j.verdict.pass).count();
+    let failed = judged.len() - passed;
+    println!("---- guest tests on the Xen host ----");
+    for (p, j) in prepared.iter().zip(&judged) {
+        let t = j
+            .outcome
+            .as_ref()
+            .map(|o| format!(" [{}]", timing_line(&p.case, o)))
+            .unwrap_or_default();
+        println!(
+            "{} {}{t}",
+            if j.verdict.pass { "PASS" } else { "FAIL" },
+            p.case.name
+        );
+    }
+    println!(
+        "host boot {} (QEMU start to dom0 ready), QEMU total {}, xenhost total {}",
+        report.boot.map_or_else(|| "-".into(), secs),
+        secs(report.total),
+        secs(t0.elapsed())
+    );
+    println!("run directory: {}", run.dir.display());
+    if failed > 0 || report.error.is_some() {
+        println!("serial log: {}", run.serial_log().display());
+    }
+    println!("xenhost: {passed} passed, {failed} failed");
+    if failed == 0 && report.error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cmd_exec(a: &Args) -> ExitCode {
+    if a.positional.is_empty() {
+        eprintln!("usage: xenhost exec <dom0 command>...");
+        return ExitCode::from(2);
+    }
+    let root = repo_root();
+    let img = match open_image() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("xenhost exec: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = match RunDir::create(&out_dir(a, &root), "exec") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xenhost exec: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let items: Vec<Item> = a
+        .positional
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Item::Exec {
+            dir: format!("exec-{}", i + 1),
+            command: c.clone(),
+        })
+        .collect();
+    for i in &items {
+        if let Err(e) = fs::create_dir_all(run.share().join(i.dir())) {
+            eprintln!("xenhost exec: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let (report, _) = boot_and_judge(&img, &a.opts, &run, &items, &[], false);
+    let mut ok = report.error.is_none();
+    for i in &items {
+        let d = run.share().join(i.dir());
+        let rc = fs::read_to_string(d.join("result"))
+            .ok()
+            .and_then(|r| result::parse_kv(&r).ok())
+            .and_then(|kv| kv.get("rc").cloned());
+        if rc.as_deref() != Some("0") {
+            ok = false;
+        }
+        if let Item::Exec { command, .. } = i {
+            println!("---- dom0# {command}");
+        }
+        print!(
+            "{}",
+            fs::read_to_string(d.join("output")).unwrap_or_default()
+        );
+        println!(
+            "---- exit status {} (output: {})",
+            rc.as_deref().unwrap_or("?"),
+            d.join("output").display()
+        );
+    }
+    println!(
+        "[xenhost] host boot {}, QEMU total {}",
+        report.boot.map_or_else(|| "-".into(), secs),
+        secs(report.total)
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn cmd_shell(a: &Args) -> ExitCode {
+    let root = repo_root();
+    let share = a.share.clone().unwrap_or_else(|| root.clone());
+    if share.join("job.sh").exists() {
+        eprintln!(
+            "xenhost shell: {} has a job.sh, which dom0 would run instead of a shell",
+            share.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let img = match open_image() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("xenhost shell: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = match RunDir::create(&out_dir(a, &root), "shell") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xenhost shell: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match host::run_shell(&img, &a.opts, &run, &share) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xenhost shell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_setup() -> ExitCode {
+    let script = repo_root().join("tools/setup.sh");
+    match Command::new("bash").arg(&script).status() {
+        Ok(st) if st.success() => ExitCode::SUCCESS,
+        Ok(st) => {
+            eprintln!("xenhost setup: {} failed ({st})", script.display());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("xenhost setup: cannot run {}: {e}", script.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = argv.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    if matches!(cmd.as_str(), "-h" | "--help" | "help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let a = match parse_args(&argv[1..]) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xenhost {cmd}: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd.as_str() {
+        "setup" => cmd_setup(),
+        "image" => cmd_image(),
+        "run" => cmd_run(&a),
+        "test" => cmd_test(&a),
+        "exec" => cmd_exec(&a),
+        "shell" => cmd_shell(&a),
+        other => {
+            eprintln!("xenhost: unknown command {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Result<Args, String> {
+        parse_args(&s.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn command_line() {
+        let a = args(&[
+            "k",
+            "c",
+            "--expect",
+            "MINIOS-READY",
+            "--timeout",
+            "30",
+            "--mem",
+            "4096",
+        ])
+        .unwrap();
+        assert_eq!(a.positional, vec!["k", "c"]);
+        assert_eq!(a.expect.as_deref(), Some("MINIOS-READY"));
+        assert_eq!(a.timeout, Some(30));
+        assert_eq!(a.opts.mem_mb, 4096);
+        assert_eq!(a.opts.dom0_mem_mb, 512);
+        assert!(args(&["--timeout", "0"]).is_err());
+        assert!(args(&["--mem"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        assert!(args(&["--mem", "512", "--dom0-mem", "512"]).is_err());
+        let a = args(&["--", "xl info", "-x"]).unwrap();
+        assert_eq!(a.positional, vec!["xl info", "-x"]);
+    }
+
+    #[test]
+    fn xenctx_is_summarised() {
+        let text = "vcpu0:\nrip: 00000000001083aa\nflags: 00000246 i z p\nrsp: 000000000011ae98\n\
+            rax: 0\ncr2: 0000000000000000 x\n\nStack:\n ffff 0000\n\nStack Trace:\n\
+            \x20                 * [<00000000001083aa>] HYPERCALL_PAGE+0x3aa <--\n\
+            000000000011aea8:   [<000000000010261c>] sched_shutdown+0x1e\n\
+            000000000011aed0:   [<0000000000000000>] __image_start+0xfff00000\n\
+            000000000011aec8:   [<0000000000102292>] pv_start+0x98\n";
+        let s = xenctx_summary(text);
+        assert_eq!(s[0], "vcpu0:");
+        assert_eq!(s.len(), 8, "{s:#?}");
+        assert!(s.iter().any(|l| l.contains("pv_start+0x98")));
+        assert!(!s.iter().any(|l| l.contains("[<0000000000000000>]")));
+        assert!(!s
+            .iter()
+            .any(|l| l.starts_with("rax") || l.starts_with("flags")));
+    }
+
+    /// The whole host-side path of a case, from the runner's files to the verdict, with the
+    /// files a crashing panic guest leaves (as seen on the real host).
+    #[test]
+    fn judging_from_share_files() {
+        let share = std::env::temp_dir().join(format!("xenhost-judge-{}", std::process::id()));
+        let dir = share.join("case-2");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("result"),
+            "domain=xh2-panic\nxl_rc=0\nrun_ms=684\npreserved=1\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("xl.log"),
+            "154 Parsing config from /mnt/host/case-2/guest.cfg\n\
+             550 Waiting for domain xh2-panic (domid 2) to die [pid 278]\n\
+             589 Domain 2 has shut down, reason code 3 0x3\n\
+             621 Action for shutdown reason code 3 is preserve\n\
+             654 Done. Exiting now\n684 XENHOST-XL-RC 0\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("console.log"),
+            "MINIOS-READY boot_us=1\npanicked at src/main.rs:3:5:\nboom\n",
+        )
+        .unwrap();
+        fs::write(dir.join("marker_ms"), "560\n").unwrap();
+        fs::write(dir.join("done"), "").unwrap();
+        let mut case = Case::adhoc(
+            "panic",
+            "k".into(),
+            "c".into(),
+            Some("MINIOS-READY".into()),
+            60,
+        );
+        let p = Prepared {
+            case: case.clone(),
+            item: Item::Guest {
+                dir: "case-2".into(),
+                domain: "xh2-panic".into(),
+                timeout_secs: 60,
+                marker: None,
+            },
+            error: None,
+        };
+        let j = judge(&share, &p, None);
+        assert!(!j.verdict.pass);
+        assert!(j.verdict.reason.contains("got crash"));
+        assert!(j
+            .verdict
+            .reason
+            .contains("panicked at src/main.rs:3:5: / boom"));
+        assert_eq!(j.outcome.as_ref().unwrap().marker_ms, Some(560));
+
+        case.must_fail_with = Some("panicked at".into());
+        let p = Prepared { case, ..p };
+        assert!(judge(&share, &p, None).verdict.pass);
+
+        // no result: the host died before the case finished
+        fs::remove_file(dir.join("done")).unwrap();
+        let j = judge(&share, &p, Some("timeout; serial log: /x/serial.log"));
+        assert!(!j.verdict.pass);
+        assert!(j.verdict.reason.contains("/x/serial.log"));
+        fs::remove_dir_all(&share).unwrap();
+    }
+}
