@@ -107,7 +107,7 @@ pub fn minios_kernel_main(boot: BootInfo) -> ! {
     let mut extra_s = heapless::String::<16>::new();
     let _ = extra_s.push_str(xen_abi::c_str(&extra));
     println!(
-        "Mini-OS-rs {} ({:?} guest) on Xen {major}.{minor}{extra_s}",
+        "Mini-OS-rs {} ({} guest) on Xen {major}.{minor}{extra_s}",
         env!("CARGO_PKG_VERSION"),
         boot.mode
     );

@@ -82,6 +82,14 @@ pub enum BootMode {
     Pv,
 }
 
+impl core::fmt::Display for BootMode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            BootMode::Pv => "PV",
+        })
+    }
+}
+
 /// What the entry code found, handed to the kernel once.
 #[derive(Debug)]
 pub struct BootInfo {

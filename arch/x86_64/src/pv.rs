@@ -15,7 +15,6 @@ use xen_abi::{PteFlags, SharedInfo, StartInfo, XenconsInterface, PAGE_SHIFT};
 
 use crate::{hypercall, mm, time, traps, BootInfo, BootMode, Page};
 
-
 /// Bytes of the kernel stack (events and exceptions are delivered on it too).
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 

@@ -13,11 +13,15 @@ fn main() {
     println!("  Xen version   : {major}.{minor}{extra}");
     println!("  guest type    : {}", si.magic_str());
     println!(
-        "  start_info    : nr_pages={} ({} KiB) flags={:?} ({:#x})",
+        "  start_info    : nr_pages={} ({} KiB) flags={:#x}{}",
         si.nr_pages,
         si.nr_pages * 4,
-        si.flags(),
-        si.flags
+        si.flags,
+        if si.flags().is_empty() {
+            " (unprivileged domU)"
+        } else {
+            ""
+        }
     );
     println!(
         "  rings         : xenstore mfn={:#x} port={}, console mfn={:#x} port={}",
