@@ -1,6 +1,7 @@
 //! xenhost: a real Xen host (Xen 4.17 + Debian 12 PV dom0) inside QEMU, for running Mini-OS
 //! guests and judging them. See tools/README.md.
 
+mod bench;
 mod host;
 mod image;
 mod job;
@@ -33,6 +34,9 @@ usage:
                                       boot the host, run one guest, show its console
   xenhost test <manifest.toml> [--case NAME]...
                                       run the manifest's guest tests in one boot of the host
+  xenhost bench <kernel> <xl-cfg> [--runs N]
+                                      image size and boot time (N boots, default 10) next
+                                      to the C Mini-OS reference figures
   xenhost exec <dom0 command>...      run shell commands in dom0 (e.g. 'xl info')
   xenhost shell [--share DIR]         dom0 root shell on this terminal (DIR, default the
                                       repository, at /mnt/host)
@@ -60,6 +64,7 @@ struct Args {
     timeout: Option<u64>,
     share: Option<PathBuf>,
     only: Vec<String>,
+    runs: Option<u64>,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -90,6 +95,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--timeout" => a.timeout = Some(number(arg, value(arg)?)?),
             "--share" => a.share = Some(PathBuf::from(value(arg)?)),
             "--case" => a.only.push(value(arg)?),
+            "--runs" => a.runs = Some(number(arg, value(arg)?)?),
             "-v" | "--verbose" => a.opts.verbose = true,
             "--" => a.positional.extend(it.by_ref().cloned()),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
@@ -757,6 +763,7 @@ fn main() -> ExitCode {
         "image" => cmd_image(),
         "run" => cmd_run(&a),
         "test" => cmd_test(&a),
+        "bench" => bench::cmd_bench(&a),
         "exec" => cmd_exec(&a),
         "shell" => cmd_shell(&a),
         other => {
