@@ -1,0 +1,3 @@
+//! Event channels (being written).
+#![no_std]
+#![forbid(unsafe_code)]
