@@ -163,6 +163,19 @@ pub fn minios_kernel_main(boot: BootInfo) -> ! {
         entry_tsc: boot.entry_tsc,
     });
 
+    let choice = match cmdline
+        .get("evtchn")
+        .map(str::parse::<crate::events::AbiChoice>)
+    {
+        None => crate::events::AbiChoice::Auto,
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            println!("warning: {e}; using auto");
+            crate::events::AbiChoice::Auto
+        }
+    };
+    crate::events::init(boot.shared_info, choice);
+
     #[allow(unsafe_code)]
     // SAFETY: `minios::main!` defines `minios_app_main` as a Rust-ABI `fn()` in the image;
     // it is called once, here.

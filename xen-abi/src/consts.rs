@@ -53,6 +53,39 @@ pub mod evtchnop {
     pub const INIT_CONTROL: u32 = xen_sys::EVTCHNOP_init_control;
     pub const EXPAND_ARRAY: u32 = xen_sys::EVTCHNOP_expand_array;
     pub const SET_PRIORITY: u32 = xen_sys::EVTCHNOP_set_priority;
+    pub const BIND_PIRQ: u32 = xen_sys::EVTCHNOP_bind_pirq;
+    pub const BIND_VCPU: u32 = xen_sys::EVTCHNOP_bind_vcpu;
+    pub const RESET: u32 = xen_sys::EVTCHNOP_reset;
+}
+
+/// Ports of the 2-level ABI for a 64-bit guest (`EVTCHN_2L_NR_CHANNELS`, event_channel.h):
+/// 64 words of 64 bits.
+pub const EVTCHN_2L_NR_CHANNELS: u32 = 4096;
+
+/// The FIFO ABI (event_channel.h): priorities, event-word bits, limits.
+pub mod evtchn_fifo {
+    /// Highest priority.
+    pub const PRIORITY_MAX: u32 = xen_sys::EVTCHN_FIFO_PRIORITY_MAX;
+    /// Priority of every port until `EVTCHNOP_set_priority`.
+    pub const PRIORITY_DEFAULT: u32 = xen_sys::EVTCHN_FIFO_PRIORITY_DEFAULT;
+    /// Lowest priority.
+    pub const PRIORITY_MIN: u32 = xen_sys::EVTCHN_FIFO_PRIORITY_MIN;
+    /// Queues per vCPU, one per priority.
+    pub const MAX_QUEUES: u32 = xen_sys::EVTCHN_FIFO_MAX_QUEUES;
+    /// Bit number of PENDING in an event word (set by Xen, cleared by the guest).
+    pub const PENDING: u32 = xen_sys::EVTCHN_FIFO_PENDING;
+    /// Bit number of MASKED (guest-owned).
+    pub const MASKED: u32 = xen_sys::EVTCHN_FIFO_MASKED;
+    /// Bit number of LINKED (set by Xen when it queues the port, cleared by the guest).
+    pub const LINKED: u32 = xen_sys::EVTCHN_FIFO_LINKED;
+    /// Bit number of BUSY (set by Xen while it links onto this word; blocks guest unmask).
+    pub const BUSY: u32 = xen_sys::EVTCHN_FIFO_BUSY;
+    /// Width of the LINK field (bits 0..16).
+    pub const LINK_BITS: u32 = xen_sys::EVTCHN_FIFO_LINK_BITS;
+    /// Mask of the LINK field.
+    pub const LINK_MASK: u32 = xen_sys::EVTCHN_FIFO_LINK_MASK;
+    /// Ports of the FIFO ABI (port 0 reserved).
+    pub const NR_CHANNELS: u32 = xen_sys::EVTCHN_FIFO_NR_CHANNELS;
 }
 
 /// `CONSOLEIO_*` (xen.h).
@@ -93,6 +126,11 @@ pub mod mmu {
 pub mod virq {
     pub const TIMER: u32 = xen_sys::VIRQ_TIMER;
     pub const DEBUG: u32 = xen_sys::VIRQ_DEBUG;
+    pub const CONSOLE: u32 = xen_sys::VIRQ_CONSOLE;
+    pub const XENOPROF: u32 = xen_sys::VIRQ_XENOPROF;
+    pub const XENPMU: u32 = xen_sys::VIRQ_XENPMU;
+    /// Number of VIRQs.
+    pub const NR_VIRQS: u32 = xen_sys::NR_VIRQS;
 }
 
 /// `CALLBACKTYPE_*` (callback.h; not in xen-sys).

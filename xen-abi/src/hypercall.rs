@@ -104,3 +104,110 @@ assert_offset!(IretContext, ss, 64);
 
 /// `xen_extraversion_t` (version.h): e.g. `".7"`, NUL-terminated.
 pub type XenExtraversion = [u8; 16];
+
+/// `struct evtchn_alloc_unbound` (event_channel.h): a port of `dom` that `remote_dom` may
+/// bind to.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnAllocUnbound {
+    /// [`crate::consts::DOMID_SELF`] for an unprivileged guest.
+    pub dom: u16,
+    pub remote_dom: u16,
+    /// Out: the new port.
+    pub port: u32,
+}
+assert_size!(EvtchnAllocUnbound, 8);
+assert_offset!(EvtchnAllocUnbound, remote_dom, 2);
+assert_offset!(EvtchnAllocUnbound, port, 4);
+
+/// `struct evtchn_bind_interdomain` (event_channel.h). Xen sets the new local port pending.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnBindInterdomain {
+    pub remote_dom: u16,
+    pub remote_port: u32,
+    /// Out: the bound local port.
+    pub local_port: u32,
+}
+assert_size!(EvtchnBindInterdomain, 12);
+assert_offset!(EvtchnBindInterdomain, remote_port, 4);
+assert_offset!(EvtchnBindInterdomain, local_port, 8);
+
+/// `struct evtchn_bind_ipi` (event_channel.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnBindIpi {
+    pub vcpu: u32,
+    /// Out: the bound port.
+    pub port: u32,
+}
+assert_size!(EvtchnBindIpi, 8);
+
+/// `struct evtchn_close` (event_channel.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnClose {
+    pub port: u32,
+}
+assert_size!(EvtchnClose, 4);
+
+/// `struct evtchn_bind_vcpu` (event_channel.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnBindVcpu {
+    pub port: u32,
+    pub vcpu: u32,
+}
+assert_size!(EvtchnBindVcpu, 8);
+
+/// `struct evtchn_unmask` (event_channel.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnUnmask {
+    pub port: u32,
+}
+assert_size!(EvtchnUnmask, 4);
+
+/// `struct evtchn_reset` (event_channel.h). With `DOMID_SELF` under FIFO it also returns the
+/// domain to the 2-level ABI.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnReset {
+    pub dom: u16,
+}
+assert_size!(EvtchnReset, 2);
+
+/// `struct evtchn_init_control` (event_channel.h): registers a vCPU's FIFO control block
+/// (72 bytes at `offset`, 8-aligned, `<= 4096 - 72`, of frame `control_gfn`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnInitControl {
+    pub control_gfn: u64,
+    pub offset: u32,
+    pub vcpu: u32,
+    /// Out: `EVTCHN_FIFO_LINK_BITS` (17).
+    pub link_bits: u8,
+    pub pad: [u8; 7],
+}
+assert_size!(EvtchnInitControl, 24);
+assert_offset!(EvtchnInitControl, offset, 8);
+assert_offset!(EvtchnInitControl, vcpu, 12);
+assert_offset!(EvtchnInitControl, link_bits, 16);
+assert_offset!(EvtchnInitControl, pad, 17);
+
+/// `struct evtchn_expand_array` (event_channel.h): adds the next FIFO event-array page.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnExpandArray {
+    pub array_gfn: u64,
+}
+assert_size!(EvtchnExpandArray, 8);
+
+/// `struct evtchn_set_priority` (event_channel.h): FIFO priority 0 (highest) to 15.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvtchnSetPriority {
+    pub port: u32,
+    pub priority: u32,
+}
+assert_size!(EvtchnSetPriority, 8);

@@ -17,12 +17,14 @@
 
 pub mod console;
 pub mod consts;
+pub mod evtchn_fifo;
 pub mod flags;
 pub mod hypercall;
 pub mod xen;
 
 pub use console::XenconsInterface;
 pub use consts::{LEGACY_MAX_VCPUS, MAX_GUEST_CMDLINE, PAGE_SHIFT, PAGE_SIZE};
+pub use evtchn_fifo::EvtchnFifoControlBlock;
 pub use flags::{GtfFlags, PteFlags, SifFlags, TrapFlags, VgcfFlags};
 pub use hypercall::*;
 pub use xen::*;

@@ -134,6 +134,22 @@ assert_offset!(VcpuTimeInfo, tsc_to_system_mul, 24);
 assert_offset!(VcpuTimeInfo, tsc_shift, 28);
 assert_offset!(VcpuTimeInfo, flags, 29);
 
+impl VcpuTimeInfo {
+    /// All zero (a host-side stand-in for the area Xen fills).
+    pub const fn zeroed() -> Self {
+        Self {
+            version: AtomicU32::new(0),
+            pad0: AtomicU32::new(0),
+            tsc_timestamp: AtomicU64::new(0),
+            system_time: AtomicU64::new(0),
+            tsc_to_system_mul: AtomicU32::new(0),
+            tsc_shift: AtomicI8::new(0),
+            flags: AtomicU8::new(0),
+            pad1: [AtomicU8::new(0), AtomicU8::new(0)],
+        }
+    }
+}
+
 /// `struct arch_vcpu_info` (x86_64).
 #[repr(C)]
 #[derive(Debug)]
@@ -143,6 +159,16 @@ pub struct ArchVcpuInfo {
     pub pad: AtomicU64,
 }
 assert_size!(ArchVcpuInfo, 16);
+
+impl ArchVcpuInfo {
+    /// All zero.
+    pub const fn zeroed() -> Self {
+        Self {
+            cr2: AtomicU64::new(0),
+            pad: AtomicU64::new(0),
+        }
+    }
+}
 
 /// `struct vcpu_info`: per-vCPU event and time state, in shared_info (or registered).
 #[repr(C)]
@@ -164,6 +190,20 @@ assert_offset!(VcpuInfo, evtchn_pending_sel, 8);
 assert_offset!(VcpuInfo, arch.cr2, 16);
 assert_offset!(VcpuInfo, time, 32);
 
+impl VcpuInfo {
+    /// All zero: no upcall pending, upcalls not masked, empty selector.
+    pub const fn zeroed() -> Self {
+        Self {
+            evtchn_upcall_pending: AtomicU8::new(0),
+            evtchn_upcall_mask: AtomicU8::new(0),
+            pad0: [const { AtomicU8::new(0) }; 6],
+            evtchn_pending_sel: AtomicU64::new(0),
+            arch: ArchVcpuInfo::zeroed(),
+            time: VcpuTimeInfo::zeroed(),
+        }
+    }
+}
+
 /// `struct arch_shared_info` (x86_64).
 #[repr(C)]
 #[derive(Debug)]
@@ -176,6 +216,20 @@ pub struct ArchSharedInfo {
     pub p2m_generation: AtomicU64,
 }
 assert_size!(ArchSharedInfo, 48);
+
+impl ArchSharedInfo {
+    /// All zero.
+    pub const fn zeroed() -> Self {
+        Self {
+            max_pfn: AtomicU64::new(0),
+            pfn_to_mfn_frame_list_list: AtomicU64::new(0),
+            nmi_reason: AtomicU64::new(0),
+            p2m_cr3: AtomicU64::new(0),
+            p2m_vaddr: AtomicU64::new(0),
+            p2m_generation: AtomicU64::new(0),
+        }
+    }
+}
 
 /// `struct shared_info`: the page Xen shares with every domain.
 #[repr(C)]
@@ -201,6 +255,23 @@ assert_offset!(SharedInfo, wc_sec, 3076);
 assert_offset!(SharedInfo, wc_nsec, 3080);
 assert_offset!(SharedInfo, wc_sec_hi, 3084);
 assert_offset!(SharedInfo, arch, 3088);
+
+impl SharedInfo {
+    /// An all-zero shared_info, as Xen hands it to a new domain. For host-side models and
+    /// tests: a guest uses the page Xen maps, never one of these.
+    pub const fn zeroed() -> Self {
+        Self {
+            vcpu_info: [const { VcpuInfo::zeroed() }; LEGACY_MAX_VCPUS],
+            evtchn_pending: [const { AtomicU64::new(0) }; 64],
+            evtchn_mask: [const { AtomicU64::new(0) }; 64],
+            wc_version: AtomicU32::new(0),
+            wc_sec: AtomicU32::new(0),
+            wc_nsec: AtomicU32::new(0),
+            wc_sec_hi: AtomicU32::new(0),
+            arch: ArchSharedInfo::zeroed(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -262,6 +262,65 @@ int main(void)
     FIELD("evtchn_bind_virq", S, vcpu);
     FIELD("evtchn_bind_virq", S, port);
 #undef S
+#define S struct evtchn_alloc_unbound
+    TYPE("evtchn_alloc_unbound", S);
+    FIELD("evtchn_alloc_unbound", S, dom);
+    FIELD("evtchn_alloc_unbound", S, remote_dom);
+    FIELD("evtchn_alloc_unbound", S, port);
+#undef S
+#define S struct evtchn_bind_interdomain
+    TYPE("evtchn_bind_interdomain", S);
+    FIELD("evtchn_bind_interdomain", S, remote_dom);
+    FIELD("evtchn_bind_interdomain", S, remote_port);
+    FIELD("evtchn_bind_interdomain", S, local_port);
+#undef S
+#define S struct evtchn_bind_ipi
+    TYPE("evtchn_bind_ipi", S);
+    FIELD("evtchn_bind_ipi", S, vcpu);
+    FIELD("evtchn_bind_ipi", S, port);
+#undef S
+#define S struct evtchn_close
+    TYPE("evtchn_close", S);
+    FIELD("evtchn_close", S, port);
+#undef S
+#define S struct evtchn_bind_vcpu
+    TYPE("evtchn_bind_vcpu", S);
+    FIELD("evtchn_bind_vcpu", S, port);
+    FIELD("evtchn_bind_vcpu", S, vcpu);
+#undef S
+#define S struct evtchn_unmask
+    TYPE("evtchn_unmask", S);
+    FIELD("evtchn_unmask", S, port);
+#undef S
+#define S struct evtchn_reset
+    TYPE("evtchn_reset", S);
+    FIELD("evtchn_reset", S, dom);
+#undef S
+#define S struct evtchn_init_control
+    TYPE("evtchn_init_control", S);
+    FIELD("evtchn_init_control", S, control_gfn);
+    FIELD("evtchn_init_control", S, offset);
+    FIELD("evtchn_init_control", S, vcpu);
+    FIELD("evtchn_init_control", S, link_bits);
+    FIELD("evtchn_init_control", S, _pad);
+#undef S
+#define S struct evtchn_expand_array
+    TYPE("evtchn_expand_array", S);
+    FIELD("evtchn_expand_array", S, array_gfn);
+#undef S
+#define S struct evtchn_set_priority
+    TYPE("evtchn_set_priority", S);
+    FIELD("evtchn_set_priority", S, port);
+    FIELD("evtchn_set_priority", S, priority);
+#undef S
+#define S struct evtchn_fifo_control_block
+    TYPE("evtchn_fifo_control_block", S);
+    FIELD("evtchn_fifo_control_block", S, ready);
+    FIELD("evtchn_fifo_control_block", S, _rsvd);
+    FIELD("evtchn_fifo_control_block", S, head);
+#undef S
+    /* The FIFO event word. */
+    TYPE("event_word_t", event_word_t);
 
     /* callback.h: struct callback_register */
 #define S struct callback_register
@@ -329,6 +388,21 @@ int main(void)
     CONST(EVTCHNOP_init_control);
     CONST(EVTCHNOP_expand_array);
     CONST(EVTCHNOP_set_priority);
+    CONST(EVTCHNOP_bind_pirq);
+    CONST(EVTCHNOP_bind_vcpu);
+    CONST(EVTCHNOP_reset);
+    CONST(EVTCHN_2L_NR_CHANNELS);
+    CONST(EVTCHN_FIFO_PRIORITY_MAX);
+    CONST(EVTCHN_FIFO_PRIORITY_DEFAULT);
+    CONST(EVTCHN_FIFO_PRIORITY_MIN);
+    CONST(EVTCHN_FIFO_MAX_QUEUES);
+    CONST(EVTCHN_FIFO_PENDING);
+    CONST(EVTCHN_FIFO_MASKED);
+    CONST(EVTCHN_FIFO_LINKED);
+    CONST(EVTCHN_FIFO_BUSY);
+    CONST(EVTCHN_FIFO_LINK_BITS);
+    CONST(EVTCHN_FIFO_LINK_MASK);
+    CONST(EVTCHN_FIFO_NR_CHANNELS);
 
     /* xen.h */
     CONST(CONSOLEIO_write);
@@ -351,6 +425,10 @@ int main(void)
     CONST(MMU_MACHPHYS_UPDATE);
     CONST(VIRQ_TIMER);
     CONST(VIRQ_DEBUG);
+    CONST(VIRQ_CONSOLE);
+    CONST(VIRQ_XENOPROF);
+    CONST(VIRQ_XENPMU);
+    CONST(NR_VIRQS);
 
     /* callback.h */
     CONST(CALLBACKTYPE_event);

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xen_abi::{console, consts, flags, hypercall, xen};
+use xen_abi::{console, consts, evtchn_fifo, flags, hypercall, xen};
 
 /// Where Debian's libxen-dev puts the Xen public headers.
 const XEN_INCLUDE_DIR: &str = "/usr/include/xen";
@@ -265,6 +265,64 @@ fn rust_side() -> RustSide {
         vcpu as "vcpu",
         port as "port",
     });
+    layout!(s, hypercall::EvtchnAllocUnbound as "evtchn_alloc_unbound" {
+        dom as "dom",
+        remote_dom as "remote_dom",
+        port as "port",
+    });
+    layout!(s, hypercall::EvtchnBindInterdomain as "evtchn_bind_interdomain" {
+        remote_dom as "remote_dom",
+        remote_port as "remote_port",
+        local_port as "local_port",
+    });
+    layout!(s, hypercall::EvtchnBindIpi as "evtchn_bind_ipi" {
+        vcpu as "vcpu",
+        port as "port",
+    });
+    layout!(s, hypercall::EvtchnClose as "evtchn_close" {
+        port as "port",
+    });
+    layout!(s, hypercall::EvtchnBindVcpu as "evtchn_bind_vcpu" {
+        port as "port",
+        vcpu as "vcpu",
+    });
+    layout!(s, hypercall::EvtchnUnmask as "evtchn_unmask" {
+        port as "port",
+    });
+    layout!(s, hypercall::EvtchnReset as "evtchn_reset" {
+        dom as "dom",
+    });
+    layout!(s, hypercall::EvtchnInitControl as "evtchn_init_control" {
+        control_gfn as "control_gfn",
+        offset as "offset",
+        vcpu as "vcpu",
+        link_bits as "link_bits",
+        pad as "_pad",
+    });
+    layout!(s, hypercall::EvtchnExpandArray as "evtchn_expand_array" {
+        array_gfn as "array_gfn",
+    });
+    layout!(s, hypercall::EvtchnSetPriority as "evtchn_set_priority" {
+        port as "port",
+        priority as "priority",
+    });
+    layout!(s, evtchn_fifo::EvtchnFifoControlBlock as "evtchn_fifo_control_block" {
+        ready as "ready",
+        rsvd as "_rsvd",
+        head as "head",
+    });
+    // The FIFO event word: xen-abi has no type for it (the guest sees it as an AtomicU32 of a
+    // shared page); check that it is a 4-byte, 4-aligned u32 as the evtchn crate assumes.
+    s.push(
+        "size event_word_t".to_owned(),
+        4,
+        "size_of::<u32>()".to_owned(),
+    );
+    s.push(
+        "align event_word_t".to_owned(),
+        4,
+        "align_of::<u32>()".to_owned(),
+    );
     layout!(s, hypercall::CallbackRegister as "callback_register" {
         ty as "type",
         flags as "flags",
@@ -321,6 +379,21 @@ fn rust_side() -> RustSide {
     constant!(s, consts::evtchnop::INIT_CONTROL as "EVTCHNOP_init_control");
     constant!(s, consts::evtchnop::EXPAND_ARRAY as "EVTCHNOP_expand_array");
     constant!(s, consts::evtchnop::SET_PRIORITY as "EVTCHNOP_set_priority");
+    constant!(s, consts::evtchnop::BIND_PIRQ as "EVTCHNOP_bind_pirq");
+    constant!(s, consts::evtchnop::BIND_VCPU as "EVTCHNOP_bind_vcpu");
+    constant!(s, consts::evtchnop::RESET as "EVTCHNOP_reset");
+    constant!(s, consts::EVTCHN_2L_NR_CHANNELS as "EVTCHN_2L_NR_CHANNELS");
+    constant!(s, consts::evtchn_fifo::PRIORITY_MAX as "EVTCHN_FIFO_PRIORITY_MAX");
+    constant!(s, consts::evtchn_fifo::PRIORITY_DEFAULT as "EVTCHN_FIFO_PRIORITY_DEFAULT");
+    constant!(s, consts::evtchn_fifo::PRIORITY_MIN as "EVTCHN_FIFO_PRIORITY_MIN");
+    constant!(s, consts::evtchn_fifo::MAX_QUEUES as "EVTCHN_FIFO_MAX_QUEUES");
+    constant!(s, consts::evtchn_fifo::PENDING as "EVTCHN_FIFO_PENDING");
+    constant!(s, consts::evtchn_fifo::MASKED as "EVTCHN_FIFO_MASKED");
+    constant!(s, consts::evtchn_fifo::LINKED as "EVTCHN_FIFO_LINKED");
+    constant!(s, consts::evtchn_fifo::BUSY as "EVTCHN_FIFO_BUSY");
+    constant!(s, consts::evtchn_fifo::LINK_BITS as "EVTCHN_FIFO_LINK_BITS");
+    constant!(s, consts::evtchn_fifo::LINK_MASK as "EVTCHN_FIFO_LINK_MASK");
+    constant!(s, consts::evtchn_fifo::NR_CHANNELS as "EVTCHN_FIFO_NR_CHANNELS");
 
     constant!(s, consts::consoleio::WRITE as "CONSOLEIO_write");
     constant!(s, consts::consoleio::READ as "CONSOLEIO_read");
@@ -340,6 +413,10 @@ fn rust_side() -> RustSide {
     constant!(s, consts::mmu::MACHPHYS_UPDATE as "MMU_MACHPHYS_UPDATE");
     constant!(s, consts::virq::TIMER as "VIRQ_TIMER");
     constant!(s, consts::virq::DEBUG as "VIRQ_DEBUG");
+    constant!(s, consts::virq::CONSOLE as "VIRQ_CONSOLE");
+    constant!(s, consts::virq::XENOPROF as "VIRQ_XENOPROF");
+    constant!(s, consts::virq::XENPMU as "VIRQ_XENPMU");
+    constant!(s, consts::virq::NR_VIRQS as "NR_VIRQS");
 
     constant!(s, consts::callbacktype::EVENT as "CALLBACKTYPE_event");
     constant!(s, consts::callbacktype::FAILSAFE as "CALLBACKTYPE_failsafe");
@@ -555,7 +632,8 @@ fn scan_sources() -> (BTreeSet<String>, BTreeSet<String>) {
                 .or_else(|| t.strip_prefix("const ").filter(|_| in_bitflags));
             if let Some(rest) = konst {
                 let name = ident(rest);
-                if !name.is_empty() && name != "_" {
+                // `pub const fn` is a constructor, not a constant.
+                if !name.is_empty() && name != "_" && name != "fn" {
                     consts.insert(path(&scopes, &name));
                 }
             }

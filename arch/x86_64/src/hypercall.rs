@@ -220,3 +220,37 @@ pub unsafe fn mmu_update(reqs: &[MmuUpdate]) -> Result<u64, XenError> {
     };
     check(r).map(|_| u64::from(done))
 }
+
+/// `set_timer_op(deadline)`: a one-shot VIRQ_TIMER at `deadline` ns of system time (0 cancels).
+pub fn set_timer_op(deadline_ns: u64) -> Result<(), XenError> {
+    // SAFETY: set_timer_op takes a plain value.
+    let r = unsafe { hypercall(nr::SET_TIMER_OP, deadline_ns, 0, 0, 0, 0) };
+    check(r).map(|_| ())
+}
+
+/// `VCPUOP_stop_periodic_timer` for `vcpu`: PV vCPUs start with a 10 ms periodic VIRQ_TIMER;
+/// an idle unikernel wants none.
+pub fn stop_periodic_timer(vcpu: u32) -> Result<(), XenError> {
+    // SAFETY: VCPUOP_stop_periodic_timer (7) takes no argument structure.
+    let r = unsafe { hypercall(nr::VCPU_OP, 7, u64::from(vcpu), 0, 0, 0) };
+    check(r).map(|_| ())
+}
+
+/// `event_channel_op(cmd, arg)` on an argument structure of the right type for `cmd`.
+///
+/// # Safety
+/// `T` must be the argument structure Xen's event_channel.h defines for `cmd`.
+pub unsafe fn event_channel_op<T>(cmd: u32, arg: &mut T) -> Result<u64, XenError> {
+    // SAFETY: the caller matches `T` to `cmd`; `arg` is valid for reads and writes.
+    let r = unsafe {
+        hypercall(
+            nr::EVENT_CHANNEL_OP,
+            cmd.into(),
+            arg as *mut T as u64,
+            0,
+            0,
+            0,
+        )
+    };
+    check(r)
+}

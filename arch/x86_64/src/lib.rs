@@ -12,6 +12,8 @@
 //! produce the same `BootInfo`, so nothing after entry depends on how the guest was booted.
 #![no_std]
 
+pub mod events;
+mod evtchn_ops;
 pub mod hypercall;
 pub mod mm;
 pub mod pv;
@@ -158,4 +160,17 @@ pub fn page_into_uninit(page: &'static mut Page) -> &'static mut MaybeUninit<Pag
     // SAFETY: `MaybeUninit<Page>` has the layout of `Page`; the exclusive `'static` borrow moves
     // into the result, so no one can ever read the storage as an initialised `Page` again.
     unsafe { &mut *(page as *mut Page).cast::<MaybeUninit<Page>>() }
+}
+
+/// A page viewed as 1024 atomic words, for memory shared with Xen (FIFO event arrays and
+/// control blocks, 3-level bitmaps). The page is given up for good.
+pub fn page_into_words(page: &'static mut Page) -> &'static [AtomicU32; 1024] {
+    // SAFETY: `[AtomicU32; 1024]` has the size of `Page` and a weaker alignment, any bit
+    // pattern is a valid `AtomicU32`, and the exclusive `'static` borrow moves into the result.
+    unsafe { &*(page as *mut Page).cast::<[AtomicU32; 1024]>() }
+}
+
+/// The pseudo-physical frame number of a page (PV: virtual address == pseudo-physical).
+pub fn virt_to_pfn<T>(p: &T) -> u64 {
+    (p as *const T as u64) >> xen_abi::PAGE_SHIFT
 }

@@ -10,6 +10,7 @@
 //! Pages beyond the bootstrap mapping (a domain larger than ~4 MiB) are not mapped yet.
 
 use core::ptr::read_volatile;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use xen_abi::consts::{MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
 use xen_abi::{PteFlags, StartInfo, PAGE_SHIFT, PAGE_SIZE};
@@ -153,4 +154,24 @@ impl BootstrapLayout {
             free_regions: [(1.min(low_end), low_end), (high_start, mapped)],
         })
     }
+}
+
+static P2M: AtomicU64 = AtomicU64::new(0);
+static P2M_LEN: AtomicU64 = AtomicU64::new(0);
+
+/// Records the p2m list (pfn -> mfn) from start_info, once at boot.
+pub(crate) fn set_p2m(mfn_list: u64, nr_pages: u64) {
+    P2M_LEN.store(nr_pages, Ordering::Release);
+    P2M.store(mfn_list, Ordering::Release);
+}
+
+/// Pseudo-physical frame to machine frame (what a PV guest gives Xen as a "gfn").
+pub fn pfn_to_mfn(pfn: u64) -> Option<u64> {
+    let base = P2M.load(Ordering::Acquire);
+    if base == 0 || pfn >= P2M_LEN.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: the p2m list (`u64[nr_pages]`) is mapped at `mfn_list` for the life of the
+    // domain (it lies below the free regions, which never include it); pfn < nr_pages.
+    Some(unsafe { read_volatile((base as *const u64).add(pfn as usize)) })
 }

@@ -115,6 +115,7 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
     // SAFETY: Xen passes a valid, page-aligned start_info in rsi; nothing writes it later.
     let si: &'static StartInfo = unsafe { &*si };
     find_console(si);
+    mm::set_p2m(si.mfn_list, si.nr_pages);
 
     if traps::init_pv().is_err() {
         fatal("Mini-OS-rs: set_trap_table/callbacks failed\n");
@@ -143,6 +144,8 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
     // (every field of `SharedInfo` is an atomic), and it is never unmapped.
     let shared: &'static SharedInfo = unsafe { &*(slot as *const SharedInfo) };
     time::init(shared);
+    // PV vCPUs start with a 10 ms periodic timer; idle instances must cost no CPU.
+    let _ = hypercall::stop_periodic_timer(0);
 
     let console_va = layout.console_pfn << PAGE_SHIFT;
     let store_va = layout.store_pfn << PAGE_SHIFT;

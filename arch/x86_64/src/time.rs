@@ -48,8 +48,9 @@ pub fn tsc_delta_ns(from: u64, to: u64) -> u64 {
     }
 }
 
-/// Clears vCPU 0's upcall-pending flag and selector (used when no event handler exists yet).
-pub(crate) fn ack_upcall() {
+/// Clears vCPU 0's upcall-pending flag and selector, discarding the events (used when no
+/// event handler exists yet).
+pub fn ack_upcall() {
     if let Some(v) = vcpu0() {
         v.evtchn_upcall_pending.store(0, Ordering::Release);
         v.evtchn_pending_sel.swap(0, Ordering::AcqRel);

@@ -1,0 +1,177 @@
+//! Event channels for the kernel and applications: the global [`EventChannels`] (chosen ABI,
+//! port table, handlers), the upcall, timers and blocking idle.
+//!
+//! The port table is behind a lock that the upcall takes too, so it is only ever taken with
+//! event upcalls blocked (`arch::events::without_events`): an upcall can then never find it
+//! held by the code it interrupted.
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arch::{events as ev, hypercall, Xen};
+pub use evtchn::{Abi, AbiChoice, EvtchnError, Port};
+use evtchn::{EventChannels, PageSource, SharedPage};
+
+use crate::println;
+
+static EVTCHN: spin::Mutex<Option<EventChannels<Xen>>> = spin::Mutex::new(None);
+
+/// Pages for ABI structures (FIFO event array and control block, 3-level bitmaps), from the
+/// kernel's page allocator, named to Xen by machine frame (a PV guest's "gfn").
+struct KernelPages;
+
+impl PageSource for KernelPages {
+    fn alloc_shared_page(&mut self) -> Option<SharedPage> {
+        let page = crate::boot::alloc_page()?;
+        let pfn = arch::virt_to_pfn(page);
+        let gfn = arch::mm::pfn_to_mfn(pfn)?;
+        Some(SharedPage {
+            words: arch::page_into_words(page),
+            gfn,
+        })
+    }
+}
+
+fn with<R>(f: impl FnOnce(&mut EventChannels<Xen>) -> R) -> R {
+    ev::without_events(|| {
+        let mut g = EVTCHN.lock();
+        f(g.as_mut().expect("event channels are set up at boot"))
+    })
+}
+
+/// The upcall: runs with events blocked (Xen masks them on entry).
+fn upcall() {
+    match EVTCHN.try_lock() {
+        Some(mut g) => match g.as_mut() {
+            Some(e) => {
+                e.handle_upcall();
+            }
+            None => arch::time::ack_upcall(),
+        },
+        // Held by code this upcall interrupted: impossible while every taker blocks events.
+        None => arch::time::ack_upcall(),
+    }
+}
+
+static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
+
+/// Sets up event channels with the ABI `choice`, binds the timer VIRQ, enables upcalls.
+pub(crate) fn init(shared: &'static xen_abi::SharedInfo, choice: AbiChoice) {
+    let (evtchn, sel) = EventChannels::new(Xen, shared, &mut KernelPages, choice);
+    println!("event channels: {} ABI", sel.abi);
+    if let Some(note) = sel.fallback_note {
+        println!("event channels: {note}");
+    }
+    *EVTCHN.lock() = Some(evtchn);
+    arch::traps::set_event_handler(upcall);
+    let timer = with(|e| {
+        e.bind_virq(
+            xen_abi::consts::virq::TIMER,
+            &mut KernelPages,
+            Box::new(|_| TIMER_FIRED.store(true, Ordering::Release)),
+        )
+    });
+    if let Err(e) = timer {
+        panic!("cannot bind the timer VIRQ: {e}");
+    }
+    ev::enable();
+}
+
+/// The ABI in use.
+pub fn abi() -> Abi {
+    with(|e| e.abi())
+}
+
+/// Binds a VIRQ on vCPU 0.
+pub fn bind_virq(
+    virq: u32,
+    handler: impl FnMut(Port) + Send + 'static,
+) -> Result<Port, EvtchnError> {
+    with(|e| e.bind_virq(virq, &mut KernelPages, Box::new(handler)))
+}
+
+/// Allocates a port for `remote_dom` to bind to (`DOMID_SELF` for a loopback pair).
+pub fn alloc_unbound(
+    remote_dom: u16,
+    handler: impl FnMut(Port) + Send + 'static,
+) -> Result<Port, EvtchnError> {
+    with(|e| e.alloc_unbound(remote_dom, &mut KernelPages, Box::new(handler)))
+}
+
+/// Binds to a port that `remote_dom` allocated for us.
+pub fn bind_interdomain(
+    remote_dom: u16,
+    remote_port: Port,
+    handler: impl FnMut(Port) + Send + 'static,
+) -> Result<Port, EvtchnError> {
+    with(|e| e.bind_interdomain(remote_dom, remote_port, &mut KernelPages, Box::new(handler)))
+}
+
+/// Attaches a handler to a port the toolstack bound (console, xenstore).
+pub fn bind_existing(
+    port: Port,
+    handler: impl FnMut(Port) + Send + 'static,
+) -> Result<(), EvtchnError> {
+    with(|e| e.bind_existing(port, &mut KernelPages, Box::new(handler)))
+}
+
+/// Notifies the other end of `port`.
+pub fn send(port: Port) -> Result<(), EvtchnError> {
+    with(|e| e.send(port))
+}
+
+/// Closes `port` and drops its handler.
+pub fn close(port: Port) -> Result<(), EvtchnError> {
+    with(|e| e.close(port))
+}
+
+pub fn mask(port: Port) {
+    with(|e| e.mask(port))
+}
+
+pub fn unmask(port: Port) -> Result<(), EvtchnError> {
+    with(|e| e.unmask(port))
+}
+
+/// Ports bound (with a handler).
+pub fn bound_ports() -> usize {
+    with(|e| e.bound_ports())
+}
+
+/// Nanoseconds since the domain booted (the pvclock).
+pub fn now_ns() -> u64 {
+    arch::time::now_ns()
+}
+
+/// Blocks in the hypervisor until an event arrives or `deadline_ns` (system time) passes.
+/// Returns whether the deadline has passed. Handlers of arriving events run before it returns.
+pub fn block_until(deadline_ns: u64) -> bool {
+    let was = ev::disable();
+    if now_ns() < deadline_ns {
+        let _ = hypercall::set_timer_op(deadline_ns);
+        // SCHEDOP_block enables upcalls before blocking (race-free); pending upcalls run on
+        // the way back.
+        hypercall::sched_block();
+    }
+    ev::restore(was);
+    now_ns() >= deadline_ns
+}
+
+/// Sleeps for `ns` nanoseconds, blocked in the hypervisor (no busy waiting).
+pub fn sleep_ns(ns: u64) {
+    let deadline = now_ns().saturating_add(ns);
+    while !block_until(deadline) {}
+}
+
+/// Blocks until `cond()` holds or `timeout_ns` passes; returns whether it held.
+pub fn wait_until(timeout_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = now_ns().saturating_add(timeout_ns);
+    loop {
+        if cond() {
+            return true;
+        }
+        if block_until(deadline) {
+            return cond();
+        }
+    }
+}
