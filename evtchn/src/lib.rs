@@ -898,3 +898,73 @@ impl<T: EvtchnOps + ?Sized> EvtchnOps for alloc::sync::Arc<T> {
         (**self).register_3level(reg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn abi_choice_parses() {
+        assert_eq!("auto".parse(), Ok(AbiChoice::Auto));
+        assert_eq!("2l".parse(), Ok(AbiChoice::TwoLevel));
+        assert_eq!("fifo".parse(), Ok(AbiChoice::Fifo));
+        assert_eq!("3l".parse(), Ok(AbiChoice::ThreeLevel));
+        let e = "4l".parse::<AbiChoice>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown event-channel ABI \"4l\": expected one of auto, 2l, fifo, 3l"
+        );
+    }
+
+    #[test]
+    fn abi_display() {
+        assert_eq!(Abi::TwoLevel.to_string(), "2-level");
+        assert_eq!(Abi::Fifo.to_string(), "FIFO");
+        assert_eq!(Abi::ThreeLevel.to_string(), "3-level");
+    }
+
+    #[test]
+    fn error_display() {
+        let e = EvtchnError::Hypercall {
+            op: "EVTCHNOP_bind_ipi",
+            err: XenError::ENOSPC,
+        };
+        assert_eq!(
+            e.to_string(),
+            "EVTCHNOP_bind_ipi: no free event-channel port (ENOSPC): max_event_channels reached"
+        );
+        let e = EvtchnError::Hypercall {
+            op: "EVTCHNOP_send",
+            err: XenError::EINVAL,
+        };
+        assert_eq!(
+            e.to_string(),
+            "EVTCHNOP_send failed: Xen error EINVAL (-22)"
+        );
+        assert!(EvtchnError::OutOfPages.to_string().contains("out of pages"));
+    }
+
+    #[test]
+    fn paged_words_split_halves() {
+        use crate::words::{Paged, Words};
+        let page: &'static [AtomicU32; 1024] =
+            Box::leak(Box::new([const { AtomicU32::new(0) }; 1024]));
+        let w = Paged::<64>::new(alloc::vec![page], 8, 3);
+        assert!(!w.test_and_set_bit(1, 63));
+        assert!(w.test_and_set_bit(1, 63));
+        assert_eq!(
+            page[2 + 2 + 1].load(SeqCst),
+            1 << 31,
+            "word 1 = pieces 4,5 after offset 8"
+        );
+        w.set_bit(1, 0);
+        assert_eq!(w.load(1), (1 << 63) | 1);
+        assert_eq!(w.swap(1, 0), (1 << 63) | 1);
+        assert_eq!(w.load(1), 0);
+        assert_eq!(w.fetch_or(2, 1 << 40), 0);
+        assert_eq!(w.fetch_and(2, !(1 << 40)), 1 << 40);
+        assert_eq!(w.load(2), 0);
+    }
+}

@@ -793,6 +793,11 @@ fn v6_3_10_close_while_linked() {
     assert_eq!(word(&m, 6), PENDING | LINKED);
     evc.close(6).unwrap();
     assert_eq!(m.port_state(6), Some(ChanState::Free));
+    assert_eq!(
+        word(&m, 6),
+        MASKED | LINKED,
+        "masked, PENDING cleared by Xen, still linked"
+    );
     assert!(m.is_busy(6), "closed but still LINKED: busy");
     let p = evc.alloc_unbound(0, &mut pages, rec.handler()).unwrap();
     assert_eq!(p, 7, "not 6 while it is linked");
@@ -1070,4 +1075,96 @@ fn out_of_pages() {
     );
     assert_eq!(sel_.abi, Abi::TwoLevel);
     assert!(sel_.fallback_note.unwrap().contains("no page"));
+}
+
+#[test]
+fn fifo_higher_priority_event_preempts_within_a_pass() {
+    // Linux re-reads `ready` after every event: a queue of higher priority that becomes ready
+    // while a lower one is being drained is served next, not after it.
+    let (m, mut evc, mut pages) = fifo();
+    for want in 1..=30 {
+        assert_eq!(m.prebind(0), Ok(want));
+    }
+    let rec = Recorder::default();
+    let (m2, r2) = (m.clone(), rec.clone());
+    evc.bind_existing(
+        20,
+        &mut pages,
+        Box::new(move |p| {
+            r2.0.lock().unwrap().push(p);
+            m2.set_pending(30).unwrap();
+        }),
+    )
+    .unwrap();
+    evc.bind_existing(21, &mut pages, rec.handler()).unwrap();
+    evc.bind_existing(30, &mut pages, rec.handler()).unwrap();
+    evc.set_priority(30, 3).unwrap();
+    m.set_pending(20).unwrap();
+    m.set_pending(21).unwrap();
+    assert_eq!(evc.handle_upcall(), 3);
+    assert_eq!(rec.take(), [20, 30, 21]);
+}
+
+#[test]
+fn abi_memory() {
+    let (_m, evc, _p) = two_level();
+    assert_eq!(evc.abi_memory_bytes(), 1032);
+    let (_m, mut evc, mut pages) = fifo();
+    let before = evc.abi_memory_bytes();
+    assert_eq!(
+        before,
+        4096 + 68,
+        "control block page + local heads and ready"
+    );
+    evc.bind_existing(2000, &mut pages, Box::new(|_| {}))
+        .unwrap();
+    assert_eq!(evc.abi_memory_bytes(), before + 2 * 4096);
+    let (_m, evc, _p) = three_level_guest(ModelConfig::default());
+    assert_eq!(evc.abi_memory_bytes(), 17 * 4096);
+}
+
+#[test]
+fn bind_errors() {
+    let (m, mut evc, mut pages) = two_level();
+    let rec = Recorder::default();
+    assert_eq!(
+        evc.bind_existing(0, &mut pages, rec.handler()),
+        Err(EvtchnError::PortOutOfRange(0))
+    );
+    assert_eq!(
+        evc.bind_existing(4096, &mut pages, rec.handler()),
+        Err(EvtchnError::PortOutOfRange(4096))
+    );
+    evc.bind_existing(5, &mut pages, rec.handler()).unwrap();
+    assert_eq!(
+        evc.bind_existing(5, &mut pages, rec.handler()),
+        Err(EvtchnError::AlreadyBound(5))
+    );
+    assert_eq!(evc.close(6), Err(EvtchnError::NotBound(6)));
+    // VIRQ: twice on vCPU 0 is EEXIST; the port is bound to vCPU 0 and fires.
+    let t = evc
+        .bind_virq(xen_abi::consts::virq::TIMER, &mut pages, rec.handler())
+        .unwrap();
+    assert_eq!(
+        evc.bind_virq(xen_abi::consts::virq::TIMER, &mut pages, rec.handler()),
+        Err(EvtchnError::Hypercall {
+            op: "EVTCHNOP_bind_virq",
+            err: EEXIST
+        })
+    );
+    assert!(m.raise_virq(xen_abi::consts::virq::TIMER, 0));
+    evc.handle_upcall();
+    assert_eq!(rec.take(), [t]);
+    // Closing: masked, handler gone, port free; an event raised later is not delivered.
+    evc.close(t).unwrap();
+    assert_eq!(m.port_state(t), Some(ChanState::Free));
+    assert_ne!(
+        m.shared_info().evtchn_mask[0].load(SeqCst) & (1 << t),
+        0,
+        "closed ports are left masked"
+    );
+    assert!(!m.raise_virq(xen_abi::consts::virq::TIMER, 0));
+    m.set_pending(t).unwrap();
+    assert_eq!(evc.handle_upcall(), 0);
+    assert_eq!(evc.bound_ports(), 1);
 }

@@ -175,6 +175,14 @@ pub fn minios_kernel_main(boot: BootInfo) -> ! {
         }
     };
     crate::events::init(boot.shared_info, choice);
+    let gnttab_frames = match cmdline.get_u64("gnttab_frames") {
+        Ok(v) => v.unwrap_or(1).clamp(1, arch::gnttab::MAX_FRAMES as u64) as usize,
+        Err(e) => {
+            println!("warning: {e}; using 1 grant-table frame");
+            1
+        }
+    };
+    crate::gnttab::init(gnttab_frames);
 
     #[allow(unsafe_code)]
     // SAFETY: `minios::main!` defines `minios_app_main` as a Rust-ABI `fn()` in the image;

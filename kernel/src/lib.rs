@@ -20,6 +20,8 @@ mod boot;
 #[cfg(target_os = "none")]
 pub mod events;
 #[cfg(target_os = "none")]
+pub mod gnttab;
+#[cfg(target_os = "none")]
 pub mod print;
 #[cfg(target_os = "none")]
 pub use boot::*;

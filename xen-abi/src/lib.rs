@@ -19,15 +19,19 @@ pub mod console;
 pub mod consts;
 pub mod evtchn_fifo;
 pub mod flags;
+pub mod grant_table;
 pub mod hypercall;
 pub mod xen;
+pub mod xs_wire;
 
 pub use console::XenconsInterface;
 pub use consts::{LEGACY_MAX_VCPUS, MAX_GUEST_CMDLINE, PAGE_SHIFT, PAGE_SIZE};
 pub use evtchn_fifo::EvtchnFifoControlBlock;
 pub use flags::{GtfFlags, PteFlags, SifFlags, TrapFlags, VgcfFlags};
+pub use grant_table::{GnttabQuerySize, GnttabSetupTable, GrantEntryV1};
 pub use hypercall::*;
 pub use xen::*;
+pub use xs_wire::{XenstoreDomainInterface, XsdSockmsg};
 
 /// Assert `size_of::<T>() == size` at compile time.
 #[macro_export]

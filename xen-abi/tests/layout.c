@@ -38,6 +38,8 @@
 #include <xen/version.h>
 #include <xen/io/console.h>
 #include <xen/io/ring.h>
+#include <xen/io/xenbus.h>
+#include <xen/io/xs_wire.h>
 
 #if __XEN_INTERFACE_VERSION__ > __XEN_LATEST_INTERFACE_VERSION__
 #error "__XEN_INTERFACE_VERSION__ is newer than these headers"
@@ -221,6 +223,77 @@ int main(void)
     VALUE("sizeof(xencons_interface.out)", sizeof(((S *)0)->out));
 #undef S
 
+    /* io/xs_wire.h: struct xsd_sockmsg, struct xenstore_domain_interface, constants */
+#define S struct xsd_sockmsg
+    TYPE("xsd_sockmsg", S);
+    FIELD("xsd_sockmsg", S, type);
+    FIELD("xsd_sockmsg", S, req_id);
+    FIELD("xsd_sockmsg", S, tx_id);
+    FIELD("xsd_sockmsg", S, len);
+#undef S
+#define S struct xenstore_domain_interface
+    TYPE("xenstore_domain_interface", S);
+    FIELD("xenstore_domain_interface", S, req);
+    FIELD("xenstore_domain_interface", S, rsp);
+    FIELD("xenstore_domain_interface", S, req_cons);
+    FIELD("xenstore_domain_interface", S, req_prod);
+    FIELD("xenstore_domain_interface", S, rsp_cons);
+    FIELD("xenstore_domain_interface", S, rsp_prod);
+    FIELD("xenstore_domain_interface", S, server_features);
+    FIELD("xenstore_domain_interface", S, connection);
+    FIELD("xenstore_domain_interface", S, error);
+#undef S
+    CONST(XS_CONTROL);
+    CONST(XS_DEBUG);
+    CONST(XS_DIRECTORY);
+    CONST(XS_READ);
+    CONST(XS_GET_PERMS);
+    CONST(XS_WATCH);
+    CONST(XS_UNWATCH);
+    CONST(XS_TRANSACTION_START);
+    CONST(XS_TRANSACTION_END);
+    CONST(XS_INTRODUCE);
+    CONST(XS_RELEASE);
+    CONST(XS_GET_DOMAIN_PATH);
+    CONST(XS_WRITE);
+    CONST(XS_MKDIR);
+    CONST(XS_RM);
+    CONST(XS_SET_PERMS);
+    CONST(XS_WATCH_EVENT);
+    CONST(XS_ERROR);
+    CONST(XS_IS_DOMAIN_INTRODUCED);
+    CONST(XS_RESUME);
+    CONST(XS_SET_TARGET);
+    CONST(XS_RESET_WATCHES);
+    CONST(XS_DIRECTORY_PART);
+    CONST(XS_TYPE_COUNT);
+    CONST(XS_INVALID);
+    CONST(XS_WATCH_PATH);
+    CONST(XS_WATCH_TOKEN);
+    CONST(XENSTORE_RING_SIZE);
+    CONST(XENSTORE_PAYLOAD_MAX);
+    CONST(XENSTORE_ABS_PATH_MAX);
+    CONST(XENSTORE_REL_PATH_MAX);
+    CONST(XENSTORE_SERVER_FEATURE_RECONNECTION);
+    CONST(XENSTORE_SERVER_FEATURE_ERROR);
+    CONST(XENSTORE_CONNECTED);
+    CONST(XENSTORE_RECONNECT);
+    CONST(XENSTORE_ERROR_NONE);
+    CONST(XENSTORE_ERROR_COMM);
+    CONST(XENSTORE_ERROR_RINGIDX);
+    CONST(XENSTORE_ERROR_PROTO);
+
+    /* io/xenbus.h: enum xenbus_state */
+    CONST(XenbusStateUnknown);
+    CONST(XenbusStateInitialising);
+    CONST(XenbusStateInitWait);
+    CONST(XenbusStateInitialised);
+    CONST(XenbusStateConnected);
+    CONST(XenbusStateClosing);
+    CONST(XenbusStateClosed);
+    CONST(XenbusStateReconfiguring);
+    CONST(XenbusStateReconfigured);
+
     /* arch-x86/xen.h: struct trap_info */
 #define S struct trap_info
     TYPE("trap_info", S);
@@ -307,6 +380,26 @@ int main(void)
 #define S struct evtchn_expand_array
     TYPE("evtchn_expand_array", S);
     FIELD("evtchn_expand_array", S, array_gfn);
+#undef S
+#define S struct grant_entry_v1
+    TYPE("grant_entry_v1", S);
+    FIELD("grant_entry_v1", S, flags);
+    FIELD("grant_entry_v1", S, domid);
+    FIELD("grant_entry_v1", S, frame);
+#undef S
+#define S struct gnttab_setup_table
+    TYPE("gnttab_setup_table", S);
+    FIELD("gnttab_setup_table", S, dom);
+    FIELD("gnttab_setup_table", S, nr_frames);
+    FIELD("gnttab_setup_table", S, status);
+    FIELD("gnttab_setup_table", S, frame_list);
+#undef S
+#define S struct gnttab_query_size
+    TYPE("gnttab_query_size", S);
+    FIELD("gnttab_query_size", S, dom);
+    FIELD("gnttab_query_size", S, nr_frames);
+    FIELD("gnttab_query_size", S, max_nr_frames);
+    FIELD("gnttab_query_size", S, status);
 #undef S
 #define S struct evtchn_set_priority
     TYPE("evtchn_set_priority", S);
@@ -449,6 +542,18 @@ int main(void)
     VALUE("1<<XEN_PAGE_SHIFT", 1ULL << XEN_PAGE_SHIFT);
 
     /* errno.h */
+    CONST(GNTTABOP_setup_table);
+    CONST(GNTTABOP_query_size);
+    CONST(GNTTAB_NR_RESERVED_ENTRIES);
+    VALUE("grant_entries_v1_per_frame", (1u << XEN_PAGE_SHIFT) / sizeof(struct grant_entry_v1));
+    /* GNTST_* are negative: compared as their negation. */
+    VALUE("-GNTST_okay", -(GNTST_okay));
+    VALUE("-GNTST_general_error", -(GNTST_general_error));
+    VALUE("-GNTST_bad_domain", -(GNTST_bad_domain));
+    VALUE("-GNTST_bad_gntref", -(GNTST_bad_gntref));
+    VALUE("-GNTST_permission_denied", -(GNTST_permission_denied));
+    VALUE("-GNTST_eagain", -(GNTST_eagain));
+    VALUE("-GNTST_no_space", -(GNTST_no_space));
     CONST(XEN_EPERM);
     CONST(XEN_ENOENT);
     CONST(XEN_ESRCH);

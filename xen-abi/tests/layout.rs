@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xen_abi::{console, consts, evtchn_fifo, flags, hypercall, xen};
+use xen_abi::{console, consts, evtchn_fifo, flags, grant_table, hypercall, xen, xs_wire};
 
 /// Where Debian's libxen-dev puts the Xen public headers.
 const XEN_INCLUDE_DIR: &str = "/usr/include/xen";
@@ -239,6 +239,72 @@ fn rust_side() -> RustSide {
     });
     constant!(s, console::XENCONS_IN_SIZE as "sizeof(xencons_interface.in)");
     constant!(s, console::XENCONS_OUT_SIZE as "sizeof(xencons_interface.out)");
+    layout!(s, xs_wire::XsdSockmsg as "xsd_sockmsg" {
+        ty as "type",
+        req_id as "req_id",
+        tx_id as "tx_id",
+        len as "len",
+    });
+    layout!(s, xs_wire::XenstoreDomainInterface as "xenstore_domain_interface" {
+        req as "req",
+        rsp as "rsp",
+        req_cons as "req_cons",
+        req_prod as "req_prod",
+        rsp_cons as "rsp_cons",
+        rsp_prod as "rsp_prod",
+        server_features as "server_features",
+        connection as "connection",
+        error as "error",
+    });
+    constant!(s, xs_wire::XS_CONTROL as "XS_CONTROL");
+    constant!(s, xs_wire::XS_DEBUG as "XS_DEBUG");
+    constant!(s, xs_wire::XS_DIRECTORY as "XS_DIRECTORY");
+    constant!(s, xs_wire::XS_READ as "XS_READ");
+    constant!(s, xs_wire::XS_GET_PERMS as "XS_GET_PERMS");
+    constant!(s, xs_wire::XS_WATCH as "XS_WATCH");
+    constant!(s, xs_wire::XS_UNWATCH as "XS_UNWATCH");
+    constant!(s, xs_wire::XS_TRANSACTION_START as "XS_TRANSACTION_START");
+    constant!(s, xs_wire::XS_TRANSACTION_END as "XS_TRANSACTION_END");
+    constant!(s, xs_wire::XS_INTRODUCE as "XS_INTRODUCE");
+    constant!(s, xs_wire::XS_RELEASE as "XS_RELEASE");
+    constant!(s, xs_wire::XS_GET_DOMAIN_PATH as "XS_GET_DOMAIN_PATH");
+    constant!(s, xs_wire::XS_WRITE as "XS_WRITE");
+    constant!(s, xs_wire::XS_MKDIR as "XS_MKDIR");
+    constant!(s, xs_wire::XS_RM as "XS_RM");
+    constant!(s, xs_wire::XS_SET_PERMS as "XS_SET_PERMS");
+    constant!(s, xs_wire::XS_WATCH_EVENT as "XS_WATCH_EVENT");
+    constant!(s, xs_wire::XS_ERROR as "XS_ERROR");
+    constant!(s, xs_wire::XS_IS_DOMAIN_INTRODUCED as "XS_IS_DOMAIN_INTRODUCED");
+    constant!(s, xs_wire::XS_RESUME as "XS_RESUME");
+    constant!(s, xs_wire::XS_SET_TARGET as "XS_SET_TARGET");
+    constant!(s, xs_wire::XS_RESET_WATCHES as "XS_RESET_WATCHES");
+    constant!(s, xs_wire::XS_DIRECTORY_PART as "XS_DIRECTORY_PART");
+    constant!(s, xs_wire::XS_TYPE_COUNT as "XS_TYPE_COUNT");
+    constant!(s, xs_wire::XS_INVALID as "XS_INVALID");
+    constant!(s, xs_wire::XS_WATCH_PATH as "XS_WATCH_PATH");
+    constant!(s, xs_wire::XS_WATCH_TOKEN as "XS_WATCH_TOKEN");
+    constant!(s, xs_wire::XENSTORE_RING_SIZE as "XENSTORE_RING_SIZE");
+    constant!(s, xs_wire::XENSTORE_PAYLOAD_MAX as "XENSTORE_PAYLOAD_MAX");
+    constant!(s, xs_wire::XENSTORE_ABS_PATH_MAX as "XENSTORE_ABS_PATH_MAX");
+    constant!(s, xs_wire::XENSTORE_REL_PATH_MAX as "XENSTORE_REL_PATH_MAX");
+    constant!(s, xs_wire::XENSTORE_SERVER_FEATURE_RECONNECTION as "XENSTORE_SERVER_FEATURE_RECONNECTION");
+    constant!(s, xs_wire::XENSTORE_SERVER_FEATURE_ERROR as "XENSTORE_SERVER_FEATURE_ERROR");
+    constant!(s, xs_wire::XENSTORE_CONNECTED as "XENSTORE_CONNECTED");
+    constant!(s, xs_wire::XENSTORE_RECONNECT as "XENSTORE_RECONNECT");
+    constant!(s, xs_wire::XENSTORE_ERROR_NONE as "XENSTORE_ERROR_NONE");
+    constant!(s, xs_wire::XENSTORE_ERROR_COMM as "XENSTORE_ERROR_COMM");
+    constant!(s, xs_wire::XENSTORE_ERROR_RINGIDX as "XENSTORE_ERROR_RINGIDX");
+    constant!(s, xs_wire::XENSTORE_ERROR_PROTO as "XENSTORE_ERROR_PROTO");
+
+    constant!(s, xs_wire::xenbus_state::UNKNOWN as "XenbusStateUnknown");
+    constant!(s, xs_wire::xenbus_state::INITIALISING as "XenbusStateInitialising");
+    constant!(s, xs_wire::xenbus_state::INIT_WAIT as "XenbusStateInitWait");
+    constant!(s, xs_wire::xenbus_state::INITIALISED as "XenbusStateInitialised");
+    constant!(s, xs_wire::xenbus_state::CONNECTED as "XenbusStateConnected");
+    constant!(s, xs_wire::xenbus_state::CLOSING as "XenbusStateClosing");
+    constant!(s, xs_wire::xenbus_state::CLOSED as "XenbusStateClosed");
+    constant!(s, xs_wire::xenbus_state::RECONFIGURING as "XenbusStateReconfiguring");
+    constant!(s, xs_wire::xenbus_state::RECONFIGURED as "XenbusStateReconfigured");
     layout!(s, hypercall::TrapInfo as "trap_info" {
         vector as "vector",
         flags as "flags",
@@ -301,6 +367,23 @@ fn rust_side() -> RustSide {
     });
     layout!(s, hypercall::EvtchnExpandArray as "evtchn_expand_array" {
         array_gfn as "array_gfn",
+    });
+    layout!(s, grant_table::GrantEntryV1 as "grant_entry_v1" {
+        flags as "flags",
+        domid as "domid",
+        frame as "frame",
+    });
+    layout!(s, grant_table::GnttabSetupTable as "gnttab_setup_table" {
+        dom as "dom",
+        nr_frames as "nr_frames",
+        status as "status",
+        frame_list as "frame_list",
+    });
+    layout!(s, grant_table::GnttabQuerySize as "gnttab_query_size" {
+        dom as "dom",
+        nr_frames as "nr_frames",
+        max_nr_frames as "max_nr_frames",
+        status as "status",
     });
     layout!(s, hypercall::EvtchnSetPriority as "evtchn_set_priority" {
         port as "port",
@@ -433,6 +516,49 @@ fn rust_side() -> RustSide {
     constant!(s, consts::PAGE_SHIFT as "XEN_PAGE_SHIFT");
     constant!(s, consts::PAGE_SIZE as "1<<XEN_PAGE_SHIFT");
 
+    constant!(s, grant_table::GNTTABOP_SETUP_TABLE as "GNTTABOP_setup_table");
+    constant!(s, grant_table::GNTTABOP_QUERY_SIZE as "GNTTABOP_query_size");
+    constant!(s, grant_table::GNTTAB_NR_RESERVED_ENTRIES as "GNTTAB_NR_RESERVED_ENTRIES");
+    constant!(s, grant_table::GRANT_ENTRIES_V1_PER_FRAME as "grant_entries_v1_per_frame");
+    for (rust, c, v) in [
+        (
+            "grant_table::GNTST_OKAY",
+            "-GNTST_okay",
+            grant_table::GNTST_OKAY,
+        ),
+        (
+            "grant_table::GNTST_GENERAL_ERROR",
+            "-GNTST_general_error",
+            grant_table::GNTST_GENERAL_ERROR,
+        ),
+        (
+            "grant_table::GNTST_BAD_DOMAIN",
+            "-GNTST_bad_domain",
+            grant_table::GNTST_BAD_DOMAIN,
+        ),
+        (
+            "grant_table::GNTST_BAD_GNTREF",
+            "-GNTST_bad_gntref",
+            grant_table::GNTST_BAD_GNTREF,
+        ),
+        (
+            "grant_table::GNTST_PERMISSION_DENIED",
+            "-GNTST_permission_denied",
+            grant_table::GNTST_PERMISSION_DENIED,
+        ),
+        (
+            "grant_table::GNTST_EAGAIN",
+            "-GNTST_eagain",
+            grant_table::GNTST_EAGAIN,
+        ),
+        (
+            "grant_table::GNTST_NO_SPACE",
+            "-GNTST_no_space",
+            grant_table::GNTST_NO_SPACE,
+        ),
+    ] {
+        s.constant(rust, c, -i128::from(v));
+    }
     constant!(s, consts::errno::EPERM as "XEN_EPERM");
     constant!(s, consts::errno::ENOENT as "XEN_ENOENT");
     constant!(s, consts::errno::ESRCH as "XEN_ESRCH");

@@ -14,6 +14,7 @@
 
 pub mod events;
 mod evtchn_ops;
+pub mod gnttab;
 pub mod hypercall;
 pub mod mm;
 pub mod pv;
