@@ -183,6 +183,7 @@ pub fn minios_kernel_main(boot: BootInfo) -> ! {
         }
     };
     crate::gnttab::init(gnttab_frames);
+    crate::xenstore::init(boot.store.0, boot.store.1);
 
     #[allow(unsafe_code)]
     // SAFETY: `minios::main!` defines `minios_app_main` as a Rust-ABI `fn()` in the image;

@@ -48,8 +48,9 @@ fn upcall() {
             }
             None => arch::time::ack_upcall(),
         },
-        // Held by code this upcall interrupted: impossible while every taker blocks events.
-        None => arch::time::ack_upcall(),
+        // Held by the code this upcall interrupted: impossible while every taker blocks
+        // upcalls first, so this is a kernel bug; discarding events would hide it.
+        None => panic!("event upcall found the event-channel table locked"),
     }
 }
 
@@ -146,15 +147,9 @@ pub fn now_ns() -> u64 {
 /// Blocks in the hypervisor until an event arrives or `deadline_ns` (system time) passes.
 /// Returns whether the deadline has passed. Handlers of arriving events run before it returns.
 pub fn block_until(deadline_ns: u64) -> bool {
-    let was = ev::disable();
-    if now_ns() < deadline_ns {
-        let _ = hypercall::set_timer_op(deadline_ns);
-        // SCHEDOP_block enables upcalls before blocking (race-free); pending upcalls run on
-        // the way back.
-        hypercall::sched_block();
-    }
-    ev::restore(was);
-    now_ns() >= deadline_ns
+    let mut first = true;
+    // One block: the condition is "an event arrived", which the first wake-up satisfies.
+    !wait_deadline(deadline_ns, || !core::mem::replace(&mut first, false))
 }
 
 /// Sleeps for `ns` nanoseconds, blocked in the hypervisor (no busy waiting).
@@ -164,14 +159,29 @@ pub fn sleep_ns(ns: u64) {
 }
 
 /// Blocks until `cond()` holds or `timeout_ns` passes; returns whether it held.
-pub fn wait_until(timeout_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = now_ns().saturating_add(timeout_ns);
+pub fn wait_until(timeout_ns: u64, cond: impl FnMut() -> bool) -> bool {
+    wait_deadline(now_ns().saturating_add(timeout_ns), cond)
+}
+
+/// Blocks until `cond()` holds or the system time reaches `deadline_ns`.
+///
+/// `cond` is checked with upcalls blocked, and `SCHEDOP_block` unblocks them and sleeps in one
+/// step (returning at once if an event is already pending), so an event that arrives between
+/// the check and the sleep cannot be missed.
+pub fn wait_deadline(deadline_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
     loop {
+        let was = ev::disable();
         if cond() {
+            ev::restore(was);
             return true;
         }
-        if block_until(deadline) {
-            return cond();
+        if now_ns() >= deadline_ns {
+            ev::restore(was);
+            return false;
         }
+        let _ = hypercall::set_timer_op(deadline_ns);
+        // Upcalls of the events that woke us run on the way back from the hypercall.
+        hypercall::sched_block();
+        ev::restore(was);
     }
 }

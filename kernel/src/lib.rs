@@ -24,6 +24,8 @@ pub mod gnttab;
 #[cfg(target_os = "none")]
 pub mod print;
 #[cfg(target_os = "none")]
+pub mod xenstore;
+#[cfg(target_os = "none")]
 pub use boot::*;
 
 /// What an application's `main` may return: `()` or a `Result` whose error is reported.

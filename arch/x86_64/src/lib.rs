@@ -24,7 +24,7 @@ pub mod traps;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use xen_abi::{SharedInfo, StartInfo, XenconsInterface};
+use xen_abi::{SharedInfo, StartInfo, XenconsInterface, XenstoreDomainInterface};
 pub use xen_hal::{Port, XenError};
 
 static BOOT_CONSOLE: AtomicPtr<XenconsInterface> = AtomicPtr::new(core::ptr::null_mut());
@@ -104,7 +104,7 @@ pub struct BootInfo {
     /// The console ring and its event channel.
     pub console: (&'static XenconsInterface, Port),
     /// The xenstore ring page and its event channel.
-    pub store: (&'static Page, Port),
+    pub store: (&'static XenstoreDomainInterface, Port),
     /// The guest command line.
     pub cmdline: &'static str,
     /// Free pages, mapped and owned by the kernel from now on.

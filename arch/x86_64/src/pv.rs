@@ -11,7 +11,9 @@ use core::arch::global_asm;
 use core::mem::MaybeUninit;
 
 use xen_abi::consts::uvmf;
-use xen_abi::{PteFlags, SharedInfo, StartInfo, XenconsInterface, PAGE_SHIFT};
+use xen_abi::{
+    PteFlags, SharedInfo, StartInfo, XenconsInterface, XenstoreDomainInterface, PAGE_SHIFT,
+};
 
 use crate::{hypercall, mm, time, traps, BootInfo, BootMode, Page};
 
@@ -152,8 +154,10 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
     // SAFETY: the console ring page is mapped RW in the bootstrap map (checked by
     // `discover`), shared only with xenconsoled, and every field is atomic.
     let console: &'static XenconsInterface = unsafe { &*(console_va as *const XenconsInterface) };
-    // SAFETY: as above, for the xenstore ring page; handed out once, here.
-    let store: &'static Page = unsafe { &*(store_va as *const Page) };
+    // SAFETY: as above, for the xenstore ring page (shared only with xenstored; every field
+    // of the interface is atomic).
+    let store: &'static XenstoreDomainInterface =
+        unsafe { &*(store_va as *const XenstoreDomainInterface) };
 
     // Page 0 stays unmapped so that a null dereference faults.
     // SAFETY: nothing lives at address 0.
