@@ -307,14 +307,20 @@ impl PvclockSnapshot {
         ((u128::from(shifted) * u128::from(self.tsc_to_system_mul)) >> 32) as u64
     }
 
-    /// System time (ns since the domain booted) at TSC value `tsc`.
+    /// Xen system time (ns since the host booted) at TSC value `tsc`.
+    ///
+    /// The delta is the wrapping difference `tsc - tsc_timestamp`, read as signed: Xen may
+    /// give a domain a `tsc_timestamp` that is "negative" (seen on the project's Xen host:
+    /// 2^64 - 1.08e9 against a guest TSC of 7.1e8, a delta of +1.79e9 ticks); comparing the
+    /// two as unsigned numbers would run the clock backwards to 0.
     pub fn ns_at(&self, tsc: u64) -> u64 {
-        if tsc >= self.tsc_timestamp {
+        let delta = tsc.wrapping_sub(self.tsc_timestamp) as i64;
+        if delta >= 0 {
             self.system_time
-                .wrapping_add(self.ticks_to_ns(tsc - self.tsc_timestamp))
+                .wrapping_add(self.ticks_to_ns(delta as u64))
         } else {
             self.system_time
-                .saturating_sub(self.ticks_to_ns(self.tsc_timestamp - tsc))
+                .saturating_sub(self.ticks_to_ns(delta.unsigned_abs()))
         }
     }
 }
@@ -323,6 +329,13 @@ impl VcpuTimeInfo {
     /// Reads the parameters under Xen's seqlock: retries while `version` is odd (an update
     /// is in progress) or changed during the read.
     pub fn snapshot(&self) -> PvclockSnapshot {
+        self.snapshot_with(|| 0).0
+    }
+
+    /// Reads the parameters and, inside the same seqlock section, a TSC value from `rdtsc`:
+    /// the TSC must be read on the pCPU whose parameters were read, so if Xen updated them
+    /// in between (the vCPU moved to another pCPU), both are read again.
+    pub fn snapshot_with(&self, mut rdtsc: impl FnMut() -> u64) -> (PvclockSnapshot, u64) {
         use core::sync::atomic::{fence, Ordering};
         loop {
             let v1 = self.version.load(Ordering::Acquire);
@@ -336,9 +349,10 @@ impl VcpuTimeInfo {
                 tsc_to_system_mul: self.tsc_to_system_mul.load(Ordering::Relaxed),
                 tsc_shift: self.tsc_shift.load(Ordering::Relaxed),
             };
+            let tsc = rdtsc();
             fence(Ordering::Acquire);
             if self.version.load(Ordering::Relaxed) == v1 {
-                return snap;
+                return (snap, tsc);
             }
         }
     }
@@ -364,10 +378,54 @@ mod pvclock_tests {
             4_500,
             "a TSC before the update counts backwards"
         );
+        // A "negative" tsc_timestamp, as Xen gave one guest on the project's host: the delta
+        // wraps forward (+1.79e9 ticks); it is not a TSC far before the update.
+        let w = PvclockSnapshot {
+            tsc_timestamp: 18_446_744_072_624_939_806,
+            system_time: 55_802_496_431,
+            tsc_to_system_mul: 3_512_686_699,
+            tsc_shift: -1,
+        };
+        let ns = w.ns_at(710_720_321);
+        assert!(
+            ns > w.system_time && ns < w.system_time + 2_000_000_000,
+            "{ns} must be a little after {}",
+            w.system_time
+        );
         let s = PvclockSnapshot { tsc_shift: -1, ..s };
         assert_eq!(s.ticks_to_ns(4), 1);
         let s = PvclockSnapshot { tsc_shift: 1, ..s };
         assert_eq!(s.ticks_to_ns(4), 4);
+    }
+
+    #[test]
+    fn tsc_is_read_inside_the_seqlock() {
+        let t = VcpuTimeInfo {
+            version: AtomicU32::new(2),
+            pad0: AtomicU32::new(0),
+            tsc_timestamp: AtomicU64::new(100),
+            system_time: AtomicU64::new(1000),
+            tsc_to_system_mul: AtomicU32::new(1 << 31),
+            tsc_shift: AtomicI8::new(0),
+            flags: AtomicU8::new(0),
+            pad1: [AtomicU8::new(0), AtomicU8::new(0)],
+        };
+        let mut calls = 0;
+        // Xen updates the parameters (the vCPU moved) while the first TSC is being read.
+        let (snap, tsc) = t.snapshot_with(|| {
+            calls += 1;
+            if calls == 1 {
+                t.version.store(4, core::sync::atomic::Ordering::Relaxed);
+                t.system_time
+                    .store(2000, core::sync::atomic::Ordering::Relaxed);
+                500
+            } else {
+                300
+            }
+        });
+        assert_eq!(calls, 2, "the TSC read that raced an update is redone");
+        assert_eq!((snap.system_time, tsc), (2000, 300));
+        assert_eq!(snap.ns_at(tsc), 2100);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub trait ConsoleIo {
     fn console_write(&self, bytes: &[u8]) -> Result<(), XenError>;
 }
 
-/// A monotonic clock in nanoseconds since the domain booted.
+/// A monotonic clock in nanoseconds (Xen system time: since the host booted).
 pub trait Clock {
     fn now_ns(&self) -> u64;
 }

@@ -12,8 +12,9 @@
 //!
 //! Hostile behaviour for tests: [`FakeXenstored::inject`] puts raw bytes into the response
 //! stream, [`FakeXenstored::set_reply_hook`] replaces, drops or prefixes the reply to chosen
-//! requests, [`FakeXenstored::set_paused`] stops serving, [`FakeXenstored::set_reorder`]
-//! answers each batch of requests in reverse order.
+//! requests, [`FakeXenstored::set_paused`] stops it reading requests,
+//! [`FakeXenstored::set_reorder`] answers each batch of requests in reverse order, and
+//! [`FakeXenstored::set_notify_error`] makes the guest's notifications fail.
 
 extern crate std;
 

@@ -6,11 +6,24 @@
 //! [`XsPlatform`] (notify xenstored, block on the store event channel, read a clock). Under the
 //! `test-utils` feature, [`fake::FakeXenstored`] serves the other side of the ring in host tests.
 //!
-//! ```text
-//! let mut xs = Xenstore::new(ring /* start_info.store_mfn, mapped */, platform /* store_evtchn */);
-//! let be = xenbus::backend_path(&mut xs, "device/vif/0")?;
+//! A front end's handshake (here against the fake; in the guest, `ring` is the page at
+//! `start_info.store_mfn` and `platform` waits on `start_info.store_evtchn`):
+//!
+//! ```
+//! # use xenstore_client::{fake::FakeXenstored, xenbus, XenbusState, Xenstore, XsError};
+//! # fn main() -> Result<(), XsError> {
+//! # let fake = FakeXenstored::new();
+//! # let (_, be) = fake.add_device("vif", 0);
+//! # fake.write_as(0, &format!("{be}/state"), b"4").unwrap();
+//! # let (ring, platform) = (fake.ring(), &fake);
+//! let mut xs = Xenstore::new(ring, platform);
+//! let backend = xenbus::backend_path(&mut xs, "device/vif/0")?;
 //! xenbus::switch_state(&mut xs, "device/vif/0", XenbusState::Initialised)?;
-//! xenbus::wait_for_state(&mut xs, &be, |s| s == XenbusState::Connected, 5_000_000_000)?;
+//! let connected = |s| s == XenbusState::Connected;
+//! let state = xenbus::wait_for_state(&mut xs, &backend, connected, 5_000_000_000)?;
+//! assert_eq!(state, XenbusState::Connected);
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # Untrusted input

@@ -32,12 +32,20 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Nanoseconds since the domain booted (0 before shared_info is mapped).
+/// The largest time returned so far: the clock never goes backwards.
+static LAST_NS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Xen system time in nanoseconds (since the host booted; 0 before shared_info is mapped). Monotonic: the TSC
+/// is read inside the pvclock's seqlock section, and the result never goes below a value
+/// returned before.
 pub fn now_ns() -> u64 {
-    match vcpu0() {
-        Some(v) => v.time.snapshot().ns_at(rdtsc()),
-        None => 0,
-    }
+    let Some(v) = vcpu0() else {
+        return 0;
+    };
+    let (snap, tsc) = v.time.snapshot_with(rdtsc);
+    let ns = snap.ns_at(tsc);
+    let last = LAST_NS.fetch_max(ns, Ordering::AcqRel);
+    ns.max(last)
 }
 
 /// Nanoseconds between two TSC readings, at the current TSC rate.
@@ -60,4 +68,11 @@ pub fn ack_upcall() {
 /// The faulting address of the last page fault (Xen stores it in `vcpu_info.arch.cr2`).
 pub(crate) fn fault_address() -> u64 {
     vcpu0().map_or(0, |v| v.arch.cr2.load(Ordering::Acquire))
+}
+
+/// The raw pvclock parameters of vCPU 0 and a TSC read with them (diagnostics).
+pub fn pvclock_raw() -> Option<(xen_abi::PvclockSnapshot, u64, u32)> {
+    let v = vcpu0()?;
+    let (snap, tsc) = v.time.snapshot_with(rdtsc);
+    Some((snap, tsc, v.time.version.load(Ordering::Acquire)))
 }

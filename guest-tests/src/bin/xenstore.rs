@@ -33,18 +33,38 @@ fn main() -> Result<(), XsError> {
     xenstore::with(|xs| xs.watch("data/ping", "ping"))?;
     println!("XS-WRITTEN domid={domid}");
     let deadline = minios::events::now_ns() + 60 * SEC;
+    assert!(
+        deadline > 60 * SEC,
+        "the pvclock reads 0: system time is since the host booted"
+    );
     let value = loop {
-        let ev = xenstore::with(|xs| {
-            xs.next_watch_event(deadline.saturating_sub(minios::events::now_ns()))
-        })?;
-        if let Ok(v) = xenstore::with(|xs| xs.read("data/ping")) {
-            println!(
-                "xenstore test: watch event {} ({}) -> {v:?}",
-                ev.path, ev.token
-            );
-            if v == "pong" {
-                break v;
+        let now = minios::events::now_ns();
+        let ev = xenstore::with(|xs| xs.next_watch_event(deadline.saturating_sub(now)));
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                println!(
+                    "xenstore test: waiting for the watch from t={now} ns (deadline {deadline}) \
+                     failed at t={} ns: {e}",
+                    minios::events::now_ns()
+                );
+                return Err(e);
             }
+        };
+        match xenstore::with(|xs| xs.read("data/ping")) {
+            Ok(v) => {
+                println!(
+                    "xenstore test: watch event {} ({}) -> {v:?}",
+                    ev.path, ev.token
+                );
+                if v == "pong" {
+                    break v;
+                }
+            }
+            Err(e) => println!(
+                "xenstore test: watch event {} ({}) -> {e}",
+                ev.path, ev.token
+            ),
         }
     };
     println!("XS-WATCH-FIRED value={value}");

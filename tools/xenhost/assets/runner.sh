@@ -7,10 +7,15 @@
 #   <dir>/result         key=value facts about it (written last but one)
 #   <dir>/done           this item is finished
 #   done                 the whole job is finished; dom0 powers off next
+# Per case, dom0 commands (written by the host, see xh_case):
+#   <dir>/dom0-<i>.run, .marker, .timeout     run <i> when <marker> first appears on the console
+#   <dir>/after-<i>.run, .timeout             run <i> after the guest has shut down
+#   <dir>/<p>.cmd, .out, .result              what ran ($DOMID, $NAME replaced), its output,
+#                                             seen_ms/ran/start_ms/end_ms/status/domid
 # Lines starting with "XENHOST:" and "[<domain>] " go to the console (and so to the serial log
 # the host streams).
 
-XH=/mnt/host
+XH=${XH:-/mnt/host}
 xh_ms() { date +%s%3N; }
 xh_say() { echo "XENHOST: $*"; }
 
@@ -48,20 +53,215 @@ xh_settle() {
     done
 }
 
-# xh_case <dir> <domain> <timeout-secs> [marker]: runs one guest with `xl create -F` under
+# ---- dom0 commands of a case --------------------------------------------------------------
+# The path from a console marker to its command forks nothing but timeout(1) and sh: the
+# guest may power off right after printing the marker (forks are slow in a TCG dom0).
+
+# xh_now: sets xh_now_ms, ms since dom0 booted, from /proc/uptime (no fork; 10 ms steps).
+xh_now() {
+    read -r xn_up _ </proc/uptime
+    xn_frac=${xn_up#*.}
+    xh_now_ms=$((${xn_up%.*} * 1000 + (1$xn_frac - 100) * 10))
+}
+
+# xh_subst <text> <var> <value>: sets xs_out to <text> with $<var> and ${<var>} replaced by
+# <value> ($<var>X, another variable, is kept). Builtins only.
+xh_subst() {
+    xs_in=$1 xs_out=
+    while :; do
+        case "$xs_in" in
+        *\$*) ;;
+        *) break ;;
+        esac
+        xs_out=$xs_out${xs_in%%\$*}
+        xs_in=${xs_in#*\$}
+        case "$xs_in" in
+        "{$2}"*)
+            xs_out=$xs_out$3
+            xs_in=${xs_in#"{$2}"}
+            ;;
+        "$2"[A-Za-z0-9_]*) xs_out=$xs_out\$ ;;
+        "$2"*)
+            xs_out=$xs_out$3
+            xs_in=${xs_in#"$2"}
+            ;;
+        *) xs_out=$xs_out\$ ;;
+        esac
+    done
+    xs_out=$xs_out$xs_in
+}
+
+# xh_logdomid <case dir>: sets xh_id to the domain's id from xl create's "<ms> Waiting for
+# domain <name> (domid N) to die" line in <case dir>/xl.log (empty if not there yet).
+# Builtins only.
+xh_logdomid() {
+    xh_id=
+    [ -r "$1/xl.log" ] || return 0
+    while IFS= read -r xd_line; do
+        case "$xd_line" in
+        *" Waiting for domain "*"(domid "*")"*)
+            xh_id=${xd_line##*"(domid "}
+            xh_id=${xh_id%%")"*}
+            return 0
+            ;;
+        esac
+    done <"$1/xl.log"
+}
+
+# xh_domid <case dir> <domain> <wait-secs>: sets xh_id to the domain's id, from xl.log
+# (xh_logdomid) or else `xl domid`; retries for up to wait-secs (a marker can reach the
+# console before xl has printed that line).
+xh_domid() {
+    xd_n=$(($3 * 10))
+    while :; do
+        xh_logdomid "$1"
+        [ -n "$xh_id" ] || xh_id=$(xl domid "$2" 2>/dev/null </dev/null)
+        if [ -n "$xh_id" ] || [ "$xd_n" -le 0 ]; then
+            return 0
+        fi
+        xd_n=$((xd_n - 1))
+        sleep 0.1
+    done
+}
+
+# xh_dom0_run <case dir> <prefix> <domain> <domid> <t0> <command> <timeout-secs> [seen-ms]:
+# runs <command> with sh under timeout(1) in <case dir>, $DOMID/${DOMID} and $NAME/${NAME}
+# replaced (DOMID, NAME, CASE_DIR also in its environment); <t0> is the xh_now time of
+# `xl create`. Leaves <prefix>.out, .cmd (as run) and .result.
+xh_dom0_run() {
+    rd=$1 rp=$2 rdom=$3 rid=$4 rt0=$5 rtmo=$7 rseen=$8
+    xh_subst "$6" DOMID "$rid"
+    xh_subst "$xs_out" NAME "$rdom"
+    rrun=$xs_out
+    cd "$rd" || return
+    xh_now
+    rstart=$((xh_now_ms - rt0))
+    DOMID=$rid NAME=$rdom CASE_DIR=$rd timeout -k 5 "$rtmo" sh -c "$rrun" \
+        </dev/null >"$rd/$rp.out" 2>&1
+    rrc=$?
+    xh_now
+    rend=$((xh_now_ms - rt0))
+    cd /
+    printf '%s\n' "$rrun" >"$rd/$rp.cmd"
+    {
+        [ -n "$rseen" ] && echo "seen_ms=$rseen"
+        echo "ran=1"
+        echo "domid=$rid"
+        echo "start_ms=$rstart"
+        echo "end_ms=$rend"
+        echo "status=$rrc"
+    } >"$rd/$rp.result"
+    # builtins only: the next command may be waiting
+    xh_say "$rp ($rdom) at $rstart ms, exit $rrc after $((rend - rstart)) ms: $rrun"
+}
+
+# xh_dom0_watch <case dir> <domain> <t0> <count>: reads the guest console on stdin and runs
+# dom0-1 .. dom0-<count> in that order, each once, as soon as its marker has appeared (a
+# command waits for the ones before it); those that never ran get ran=0. Stops reading once
+# all have run. <t0>: the xh_now time of `xl create`.
+xh_dom0_watch() {
+    wd=$1 wdom=$2 wt0=$3 wn=$4 wm='' ws=''
+    j=1
+    while [ "$j" -le "$wn" ]; do
+        eval "xw_m$j=\$(cat \"\$wd/dom0-$j.marker\")"
+        eval "xw_r$j=\$(cat \"\$wd/dom0-$j.run\")"
+        eval "xw_t$j=\$(cat \"\$wd/dom0-$j.timeout\")"
+        eval "xw_s$j="
+        j=$((j + 1))
+    done
+    next=1 wid=
+    while [ "$next" -le "$wn" ] && { IFS= read -r line || [ -n "$line" ]; }; do
+        if [ -z "$wid" ]; then
+            # the guest is up: its id now, before any marker (off the marker's path)
+            xh_logdomid "$wd"
+            wid=$xh_id
+        fi
+        j=$next
+        while [ "$j" -le "$wn" ]; do
+            eval "wm=\$xw_m$j ws=\$xw_s$j"
+            if [ -z "$ws" ]; then
+                case "$line" in
+                *"$wm"*)
+                    xh_now
+                    eval "xw_s$j=$((xh_now_ms - wt0))"
+                    ;;
+                esac
+            fi
+            j=$((j + 1))
+        done
+        while [ "$next" -le "$wn" ] && eval "[ -n \"\$xw_s$next\" ]"; do
+            if [ -z "$wid" ]; then
+                xh_domid "$wd" "$wdom" 5
+                wid=$xh_id
+            fi
+            eval "xh_dom0_run \"\$wd\" dom0-$next \"\$wdom\" \"\$wid\" \"\$wt0\" \
+                \"\$xw_r$next\" \"\$xw_t$next\" \"\$xw_s$next\""
+            next=$((next + 1))
+        done
+        line=
+    done
+    while [ "$next" -le "$wn" ]; do
+        eval "ws=\$xw_s$next wm=\$xw_m$next"
+        {
+            [ -n "$ws" ] && echo "seen_ms=$ws"
+            echo "ran=0"
+        } >"$wd/dom0-$next.result"
+        xh_say "dom0-$next ($wdom): never ran (marker: $wm)"
+        next=$((next + 1))
+    done
+}
+
+# xh_dom0_after <case dir> <domain> <t0>: runs after-1, after-2, ... (the guest is gone).
+xh_dom0_after() {
+    xa_i=1
+    [ -e "$1/after-1.run" ] && xh_domid "$1" "$2" 0
+    while [ -e "$1/after-$xa_i.run" ]; do
+        xh_dom0_run "$1" "after-$xa_i" "$2" "$xh_id" "$3" "$(cat "$1/after-$xa_i.run")" \
+            "$(cat "$1/after-$xa_i.timeout")"
+        xa_i=$((xa_i + 1))
+    done
+}
+
+# xh_case <dir> <domain> <timeout-secs> [marker]: xh_case_once, retried ONCE if dom0's own
+# `xl create -F` died without saying how the domain ended (seen here: glibc's "malloc():
+# unsorted double linked list corrupted" abort in dom0 userspace during long runs under TCG,
+# never a guest failure). The retry is announced on the console and recorded in `result`
+# (retried_after_toolstack_crash=1); a guest that really fails fails both times.
+xh_case() {
+    xh_case_once "$@"
+    d="$XH/$1"
+    rc=$(sed -n 's/^[0-9-]* XENHOST-XL-RC //p' "$d/xl.log")
+    # no "has shut down" line, and xl either vanished (no status at all) or died of
+    # SIGABRT/SIGSEGV: xl itself crashed. A timeout (124) or a refused config (e.g. 3) is not.
+    if ! grep -q 'has shut down, reason code' "$d/xl.log" \
+        && { [ -z "$rc" ] || [ "$rc" = 134 ] || [ "$rc" = 139 ]; }; then
+        xh_say "[$2] xl create -F ended without reporting the domain's end (dom0 toolstack crash?): retrying this case once"
+        xl destroy "$2" >/dev/null 2>&1
+        cp "$d/xl.log" "$d/xl-first-attempt.log"
+        rm -f "$d/done"
+        xh_case_once "$@"
+        echo "retried_after_toolstack_crash=1" >>"$d/result"
+    fi
+}
+
+# xh_case_once <dir> <domain> <timeout-secs> [marker]: runs one guest with `xl create -F` under
 # timeout(1); streams its console (xenconsoled's log) to dom0's console, records when the
 # marker appeared, how xl said the domain ended, the console and this case's `xl dmesg`.
-xh_case() {
+xh_case_once() {
     d="$XH/$1" dom=$2 tmo=$3 marker=$4
     clog=/var/log/xen/console/guest-$dom.log
     fifo=/tmp/xh-console-$1
-    rm -f "$clog" "$fifo" "$d/marker_ms"
+    rm -f "$clog" "$fifo" "$d/marker_ms" "$d"/dom0-*.result "$d"/after-*.result
     : >"$clog"
     mkfifo "$fifo"
+    ndom0=0
+    while [ -e "$d/dom0-$((ndom0 + 1)).run" ]; do ndom0=$((ndom0 + 1)); done
     xl dmesg -c >/dev/null 2>&1
     : >"$d/started"
     xh_say "case $1: xl create $dom (timeout ${tmo}s)"
     t0=$(xh_ms)
+    xh_now
+    t0_up=$xh_now_ms
     tail -n +1 -F "$clog" 2>/dev/null >"$fifo" &
     tailpid=$!
     (
@@ -73,6 +273,17 @@ xh_case() {
         done <"$fifo"
     ) &
     readerpid=$!
+    watchpid=""
+    if [ "$ndom0" -gt 0 ]; then
+        # dom0 commands on console markers: a second follower of the console log
+        wfifo=/tmp/xh-dom0-$1
+        rm -f "$wfifo"
+        mkfifo "$wfifo"
+        tail -n +1 -F "$clog" 2>/dev/null >"$wfifo" &
+        wtailpid=$!
+        xh_dom0_watch "$d" "$dom" "$t0_up" "$ndom0" <"$wfifo" &
+        watchpid=$!
+    fi
     {
         timeout -k 5 "$tmo" xl create -F "$d/guest.cfg" 2>&1
         echo "XENHOST-XL-RC $?"
@@ -80,8 +291,20 @@ xh_case() {
     run_ms=$(($(xh_ms) - t0))
     xl_rc=$(sed -n 's/^[0-9]* XENHOST-XL-RC //p' "$d/xl.log")
     xh_settle "$clog"
+    if [ -n "$watchpid" ]; then
+        # the watcher sees the rest of the console, finishes (commands have their own
+        # timeouts) and marks what never ran; a preserved domain is still there meanwhile
+        kill "$wtailpid" 2>/dev/null
+        wait "$watchpid" 2>/dev/null
+        rm -f "$wfifo"
+    fi
     preserved=0
-    if xl domid "$dom" >/dev/null 2>&1; then
+    if xl domid "$dom" >/dev/null 2>&1 \
+        && grep -q 'has shut down, reason code [01] ' "$d/xl.log"; then
+        # held after poweroff/reboot (on_poweroff/on_reboot="preserve") for dom0 commands,
+        # which are done now
+        xl destroy "$dom" >"$d/xl-list.txt" 2>&1
+    elif xl domid "$dom" >/dev/null 2>&1; then
         # a preserved crash or a guest that outlived its timeout: record its state, destroy it
         preserved=1
         xl list "$dom" >"$d/xl-list.txt" 2>&1
@@ -100,6 +323,7 @@ xh_case() {
     wait "$readerpid" 2>/dev/null
     rm -f "$fifo"
     cp "$clog" "$d/console.log"
+    xh_dom0_after "$d" "$dom" "$t0_up"
     {
         echo "domain=$dom"
         echo "xl_rc=$xl_rc"

@@ -164,9 +164,11 @@ fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
         fs::copy(&kernel, d.join("kernel")).map_err(|e| format!("copying the image: {e}"))?;
         fs::write(d.join("original.cfg"), &cfg).map_err(|e| e.to_string())?;
         write_system_map(&kernel, &d.join("System.map"));
+        write_dom0_files(case, &d).map_err(|e| format!("writing the dom0 commands: {e}"))?;
         let forced = xlcfg::Forced {
             name: domain.clone(),
             kernel: format!("/mnt/host/{dir}/kernel"),
+            hold: !case.dom0.is_empty(),
         };
         fs::write(d.join("guest.cfg"), xlcfg::rewrite(&cfg, &forced)).map_err(|e| e.to_string())
     };
@@ -176,6 +178,60 @@ fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
         item,
         error,
     }
+}
+
+/// The share-file prefix of a case's dom0 command: `dom0-<i>` (on a marker) or `after-<i>`
+/// (`dom0_after`), 1-based in manifest order.
+fn dom0_prefix(after: bool, i: usize) -> String {
+    format!("{}-{}", if after { "after" } else { "dom0" }, i + 1)
+}
+
+/// The case's dom0 commands for the runner: `<prefix>.run` (the command), `<prefix>.timeout`
+/// and, for on-marker commands, `<prefix>.marker`.
+fn write_dom0_files(case: &Case, dir: &Path) -> std::io::Result<()> {
+    let all = case
+        .dom0
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (dom0_prefix(false, i), c))
+        .chain(
+            case.dom0_after
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (dom0_prefix(true, i), c)),
+        );
+    for (p, c) in all {
+        fs::write(dir.join(format!("{p}.run")), format!("{}\n", c.run))?;
+        fs::write(
+            dir.join(format!("{p}.timeout")),
+            format!("{}\n", c.timeout_secs),
+        )?;
+        if let Some(m) = &c.on_marker {
+            fs::write(dir.join(format!("{p}.marker")), format!("{m}\n"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads what the runner left for each of the case's dom0 commands.
+fn read_dom0_results(case: &Case, dir: &Path, o: &mut Outcome) -> Result<(), String> {
+    let read = |f: String| fs::read_to_string(dir.join(f)).ok();
+    let one = |after: bool, i: usize| {
+        let p = dom0_prefix(after, i);
+        result::dom0_result(
+            read(format!("{p}.result")).as_deref(),
+            read(format!("{p}.out")).as_deref(),
+            read(format!("{p}.cmd")).as_deref(),
+        )
+        .map_err(|e| format!("{p}.result: {e}"))
+    };
+    o.dom0 = (0..case.dom0.len())
+        .map(|i| one(false, i))
+        .collect::<Result<_, _>>()?;
+    o.dom0_after = (0..case.dom0_after.len())
+        .map(|i| one(true, i))
+        .collect::<Result<_, _>>()?;
+    Ok(())
 }
 
 /// Symbols of the guest image for xenctx (`nm -n` format), if binutils is there: a crashed or
@@ -259,11 +315,13 @@ fn judge(share: &Path, p: &Prepared, host_error: Option<&str>) -> Judged {
         return j;
     };
     let console = read("console.log").unwrap_or_default();
-    match result::outcome(
+    let outcome = result::outcome(
         &result,
         &read("xl.log").unwrap_or_default(),
         read("marker_ms").as_deref(),
-    ) {
+    )
+    .and_then(|mut o| read_dom0_results(&p.case, &dir, &mut o).map(|()| o));
+    match outcome {
         Ok(o) => Judged {
             verdict: verdict::judge(&p.case, &o, &console),
             outcome: Some(o),
@@ -287,11 +345,61 @@ fn timing_line(case: &Case, o: &Outcome) -> String {
     s
 }
 
+/// One line per dom0 command: when it ran, how it ended, the start of its output.
+fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
+    let during = case
+        .dom0
+        .iter()
+        .zip(&o.dom0)
+        .enumerate()
+        .map(|(i, (c, r))| {
+            let m = c.on_marker.as_deref().unwrap_or_default();
+            let seen = r
+                .seen_ms
+                .map_or_else(String::new, |t| format!(" (seen at {})", ms(Some(t))));
+            (format!("dom0 #{} on {m:?}{seen}", i + 1), c, r)
+        });
+    let after = case
+        .dom0_after
+        .iter()
+        .zip(&o.dom0_after)
+        .enumerate()
+        .map(|(i, (c, r))| (format!("dom0_after #{}", i + 1), c, r));
+    during
+        .chain(after)
+        .map(|(head, c, r)| {
+            if !r.reported {
+                return format!("{head}: {:?}: no result from dom0", c.run);
+            }
+            if !r.ran {
+                return format!("{head}: {:?}: never ran", c.run);
+            }
+            let took = match (r.start_ms, r.end_ms) {
+                (Some(a), Some(b)) => format!(
+                    " at {}, took {}",
+                    ms(Some(a)),
+                    ms(Some(b.saturating_sub(a)))
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{head}: {:?}{took} -> exit {}: {}",
+                r.command.as_deref().unwrap_or(&c.run),
+                r.status.map_or_else(|| "?".into(), |s| s.to_string()),
+                verdict::output_head(&r.output)
+            )
+        })
+        .collect()
+}
+
 fn print_judged(case: &Case, j: &Judged, detail: bool) {
     let word = if j.verdict.pass { "PASS" } else { "FAIL" };
     println!("{word} {}: {}", case.name, j.verdict.reason);
     if let Some(o) = &j.outcome {
         println!("     {}", timing_line(case, o));
+        for l in dom0_lines(case, o) {
+            println!("     {l}");
+        }
     }
     if !detail || (j.outcome.is_none() && j.console.is_empty()) {
         return;
@@ -361,7 +469,7 @@ fn boot_and_judge(
     items.extend(
         runnable
             .iter()
-            .map(|p| (p.item.clone(), p.case.timeout_secs)),
+            .map(|p| (p.item.clone(), p.case.budget_secs())),
     );
     let job: Vec<Item> = items.iter().map(|i| i.0.clone()).collect();
     let setup = fs::write(share.join("runner.sh"), RUNNER)
@@ -889,5 +997,112 @@ mod tests {
         assert!(!j.verdict.pass);
         assert!(j.verdict.reason.contains("/x/serial.log"));
         fs::remove_dir_all(&share).unwrap();
+    }
+
+    /// The dom0 side of dom0 commands, run here with sh: the runner's watcher on a console
+    /// (stdin), its `dom0_after` runner, then the host side reading what they left.
+    #[test]
+    fn runner_runs_dom0_commands_on_markers() {
+        let tmp = std::env::temp_dir().join(format!("xenhost-dom0-{}", std::process::id()));
+        let d = tmp.join("case-1");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        let text = r#"
+[[case]]
+name = "t"
+kernel = "k"
+config = "c"
+dom0_after = [{ run = "sleep 5", timeout_secs = 1 }, "echo after $DOMID"]
+[[case.dom0]]
+on_marker = "B-MARK"
+run = "echo id=$DOMID name=${NAME} env=$(printenv DOMID) $(basename $CASE_DIR); echo err >&2"
+expect_output = ["id=7 name=xh1-t env=7 case-1", "err"]
+[[case.dom0]]
+on_marker = "A-MARK"
+run = "printf '%s\n' '$DOMID' $DOMIDX; cat seen 2>/dev/null; exit 3"
+expect_status = 3
+expect_output = ["7"]
+[[case.dom0]]
+on_marker = "NEVER"
+run = "true"
+"#;
+        let case = manifest::parse(text).unwrap().cases.remove(0);
+        write_dom0_files(&case, &d).unwrap();
+        fs::write(
+            d.join("xl.log"),
+            "12 Parsing config from x\n40 Waiting for domain xh1-t (domid 7) to die [pid 1]\n\
+             50 Domain 7 has shut down, reason code 0 0x0\n",
+        )
+        .unwrap();
+        // A-MARK comes first, but dom0-2 runs after dom0-1 (manifest order); the last line
+        // has no newline
+        let console = "boot\nA-MARK here\nxx B-MARK yy\nend";
+        let script = format!(
+            ". {}/runner.sh; xh_now; t0=$xh_now_ms; xh_dom0_watch {d} xh1-t \"$t0\" 3; \
+             xh_dom0_after {d} xh1-t \"$t0\"",
+            tmp.display(),
+            d = d.display()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("XH", &tmp)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(console.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        assert!(
+            said.contains("XENHOST: dom0-3 (xh1-t): never ran"),
+            "{said}"
+        );
+
+        let xl_log = fs::read_to_string(d.join("xl.log")).unwrap();
+        let mut o = result::outcome("", &xl_log, None).unwrap();
+        read_dom0_results(&case, &d, &mut o).unwrap();
+        let r = &o.dom0[0];
+        assert!(r.ran, "{r:?}");
+        assert_eq!(r.status, Some(0));
+        assert_eq!(r.output, "id=7 name=xh1-t env=7 case-1\nerr\n");
+        assert_eq!(
+            r.command.as_deref().unwrap(),
+            "echo id=7 name=xh1-t env=$(printenv DOMID) $(basename $CASE_DIR); echo err >&2"
+        );
+        let r2 = &o.dom0[1];
+        assert_eq!(r2.status, Some(3));
+        // replaced as text (even in single quotes); $DOMIDX is another variable
+        assert_eq!(r2.output, "7\n");
+        assert!(r2.seen_ms.unwrap() <= r.seen_ms.unwrap());
+        assert!(r2.start_ms.unwrap() >= r.end_ms.unwrap());
+        assert!(!o.dom0[2].ran && o.dom0[2].reported && o.dom0[2].seen_ms.is_none());
+        assert!(o.dom0_after[0].timed_out(), "{:?}", o.dom0_after[0]);
+        assert_eq!(o.dom0_after[1].output, "after 7\n");
+
+        let v = verdict::judge(&case, &o, console);
+        assert!(!v.pass);
+        assert_eq!(
+            v.reason,
+            "dom0 command \"true\" after \
+             \"NEVER\": never ran: \"NEVER\" never appeared on the console; dom0_after \
+             command \"sleep 5\": timed out after 1 s (exit 124): (no output)"
+        );
+        let lines = dom0_lines(&case, &o);
+        assert_eq!(lines.len(), 5);
+        assert!(lines[0].starts_with("dom0 #1 on \"B-MARK\" (seen at "));
+        assert!(lines[0].contains("-> exit 0: id=7 name=xh1-t env=7 case-1 / err"));
+        assert_eq!(lines[2], "dom0 #3 on \"NEVER\": \"true\": never ran");
+        assert!(lines[4].starts_with("dom0_after #2: \"echo after 7\" at "));
+        fs::remove_dir_all(&tmp).unwrap();
     }
 }

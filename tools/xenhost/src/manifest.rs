@@ -94,10 +94,114 @@ struct RawCase {
     timeout_secs: Option<u64>,
     #[serde(default)]
     must_fail_with: Option<String>,
+    #[serde(default)]
+    dom0: Vec<RawDom0>,
+    /// Bare command strings or tables ([`RawAfterTable`]), told apart by hand so that a bad
+    /// table gets serde's precise error rather than "did not match any variant".
+    #[serde(default)]
+    dom0_after: Vec<toml::Value>,
+}
+
+/// A `[[case.dom0]]` table: a dom0 command run when a console marker appears.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDom0 {
+    on_marker: String,
+    run: String,
+    #[serde(default)]
+    expect_output: Vec<String>,
+    #[serde(default)]
+    expect_status: Option<i64>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
+}
+
+/// A `dom0_after` entry given as a table: the checks of `[[case.dom0]]` without `on_marker`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAfterTable {
+    run: String,
+    #[serde(default)]
+    expect_output: Vec<String>,
+    #[serde(default)]
+    expect_status: Option<i64>,
+    #[serde(default)]
+    timeout_secs: Option<u64>,
 }
 
 /// Timeout of a case that names none.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// Timeout of a dom0 command that names none.
+pub const DEFAULT_DOM0_TIMEOUT_SECS: u64 = 30;
+
+/// Longest timeout a dom0 command may have.
+pub const MAX_DOM0_TIMEOUT_SECS: u64 = 600;
+
+/// A shell command run in dom0 for a case: while the guest runs, when a console marker first
+/// appears (`[[case.dom0]]`), or after the guest has shut down (`dom0_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dom0Cmd {
+    /// The console text that triggers it; `None` for a `dom0_after` command.
+    pub on_marker: Option<String>,
+    /// The command (`sh`); `$DOMID`/`${DOMID}` and `$NAME`/`${NAME}` are replaced by the
+    /// domain's id and name, which are also in its environment.
+    pub run: String,
+    /// Strings its output (stdout and stderr) must contain.
+    pub expect_output: Vec<String>,
+    /// Its required exit status.
+    pub expect_status: i32,
+    /// Seconds before it is stopped (timeout(1)).
+    pub timeout_secs: u64,
+}
+
+impl Dom0Cmd {
+    /// Checks and builds a command from its manifest fields; `what` names it in errors.
+    fn build(
+        what: &str,
+        on_marker: Option<String>,
+        run: String,
+        expect_output: Vec<String>,
+        expect_status: Option<i64>,
+        timeout_secs: Option<u64>,
+    ) -> Result<Dom0Cmd, String> {
+        if run.trim().is_empty() {
+            return Err(format!("{what}: run must not be empty"));
+        }
+        if let Some(m) = &on_marker {
+            if m.is_empty() || m.contains('\n') {
+                return Err(format!(
+                    "{what} ({run:?}): on_marker must be a non-empty single line"
+                ));
+            }
+        }
+        if expect_output.iter().any(String::is_empty) {
+            return Err(format!(
+                "{what} ({run:?}): expect_output entries must not be empty"
+            ));
+        }
+        let expect_status = match expect_status {
+            None => 0,
+            Some(s) => i32::try_from(s)
+                .ok()
+                .filter(|s| (0..=255).contains(s))
+                .ok_or_else(|| format!("{what} ({run:?}): expect_status must be 0-255"))?,
+        };
+        let timeout_secs = timeout_secs.unwrap_or(DEFAULT_DOM0_TIMEOUT_SECS);
+        if timeout_secs == 0 || timeout_secs > MAX_DOM0_TIMEOUT_SECS {
+            return Err(format!(
+                "{what} ({run:?}): timeout_secs must be 1-{MAX_DOM0_TIMEOUT_SECS}"
+            ));
+        }
+        Ok(Dom0Cmd {
+            on_marker,
+            run,
+            expect_output,
+            expect_status,
+            timeout_secs,
+        })
+    }
+}
 
 /// One guest test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +221,11 @@ pub struct Case {
     /// "Test of the test": the case passes only if the normal verdict is FAIL and the failure
     /// text (reason and console) contains this string.
     pub must_fail_with: Option<String>,
+    /// dom0 commands run while the guest runs, each when its marker first appears on the
+    /// console, in this order.
+    pub dom0: Vec<Dom0Cmd>,
+    /// dom0 commands run after the guest has shut down (and its domain is gone), in order.
+    pub dom0_after: Vec<Dom0Cmd>,
 }
 
 impl Case {
@@ -136,7 +245,21 @@ impl Case {
             expect_console: marker.into_iter().collect(),
             timeout_secs,
             must_fail_with: None,
+            dom0: Vec::new(),
+            dom0_after: Vec::new(),
         }
+    }
+
+    /// Seconds the host gives the whole case in dom0: the guest's timeout plus every dom0
+    /// command's timeout (with a little slack each for timeout(1)'s kill).
+    pub fn budget_secs(&self) -> u64 {
+        self.timeout_secs
+            + self
+                .dom0
+                .iter()
+                .chain(&self.dom0_after)
+                .map(|c| c.timeout_secs + 10)
+                .sum::<u64>()
     }
 
     /// The image path, resolved against `root`.
@@ -209,6 +332,47 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
         if matches!(rc.must_fail_with.as_deref(), Some("")) {
             return Err(ctx("must_fail_with must not be empty".to_string()));
         }
+        let mut dom0 = Vec::new();
+        for (i, d) in rc.dom0.into_iter().enumerate() {
+            dom0.push(
+                Dom0Cmd::build(
+                    &format!("dom0 command #{}", i + 1),
+                    Some(d.on_marker),
+                    d.run,
+                    d.expect_output,
+                    d.expect_status,
+                    d.timeout_secs,
+                )
+                .map_err(ctx)?,
+            );
+        }
+        let mut dom0_after = Vec::new();
+        for (i, a) in rc.dom0_after.into_iter().enumerate() {
+            let what = format!("dom0_after command #{}", i + 1);
+            let cmd = match a {
+                toml::Value::String(run) => {
+                    Dom0Cmd::build(&what, None, run, Vec::new(), None, None)
+                }
+                t @ toml::Value::Table(_) => t
+                    .try_into::<RawAfterTable>()
+                    .map_err(|e| format!("{what}: {}", e.message()))
+                    .and_then(|t| {
+                        Dom0Cmd::build(
+                            &what,
+                            None,
+                            t.run,
+                            t.expect_output,
+                            t.expect_status,
+                            t.timeout_secs,
+                        )
+                    }),
+                other => Err(format!(
+                    "{what}: expected a command string or a table with run = ..., got {}",
+                    other.type_str()
+                )),
+            };
+            dom0_after.push(cmd.map_err(ctx)?);
+        }
         cases.push(Case {
             name: rc.name,
             kernel: rc.kernel,
@@ -217,6 +381,8 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
             expect_console: rc.expect_console,
             timeout_secs,
             must_fail_with: rc.must_fail_with,
+            dom0,
+            dom0_after,
         });
     }
     Ok(Manifest { cases })
@@ -299,6 +465,112 @@ must_fail_with = "panicked at"
         );
         assert!(err(&format!("[[case]]\nname = \"a\"\n{base}colour = 1\n")).contains("unknown"));
         assert!(err("[[case]]\nname = \"a\"\nconfig = \"c\"\n").contains("kernel"));
+    }
+
+    const DOM0: &str = r#"
+[[case]]
+name = "xenstore"
+kernel = "k"
+config = "c"
+expect_shutdown = "poweroff"
+expect_console = ["XS-OK"]
+dom0_after = ["test -s /tmp/x", { run = "cat $CASE_DIR/x", expect_output = ["y"], expect_status = 1, timeout_secs = 5 }]
+
+[[case.dom0]]
+on_marker = "XS-WRITTEN"
+run = "xenstore-read /local/domain/$DOMID/data/hello"
+expect_output = ["world"]
+expect_status = 0
+
+[[case.dom0]]
+on_marker = "XS-WRITTEN"
+run = "xenstore-write /local/domain/$DOMID/data/ping pong"
+timeout_secs = 10
+"#;
+
+    #[test]
+    fn dom0_commands() {
+        let m = parse(DOM0).unwrap();
+        let c = &m.cases[0];
+        assert_eq!(
+            c.dom0,
+            vec![
+                Dom0Cmd {
+                    on_marker: Some("XS-WRITTEN".into()),
+                    run: "xenstore-read /local/domain/$DOMID/data/hello".into(),
+                    expect_output: vec!["world".into()],
+                    expect_status: 0,
+                    timeout_secs: DEFAULT_DOM0_TIMEOUT_SECS,
+                },
+                Dom0Cmd {
+                    on_marker: Some("XS-WRITTEN".into()),
+                    run: "xenstore-write /local/domain/$DOMID/data/ping pong".into(),
+                    expect_output: vec![],
+                    expect_status: 0,
+                    timeout_secs: 10,
+                },
+            ]
+        );
+        assert_eq!(
+            c.dom0_after,
+            vec![
+                Dom0Cmd {
+                    on_marker: None,
+                    run: "test -s /tmp/x".into(),
+                    expect_output: vec![],
+                    expect_status: 0,
+                    timeout_secs: DEFAULT_DOM0_TIMEOUT_SECS,
+                },
+                Dom0Cmd {
+                    on_marker: None,
+                    run: "cat $CASE_DIR/x".into(),
+                    expect_output: vec!["y".into()],
+                    expect_status: 1,
+                    timeout_secs: 5,
+                },
+            ]
+        );
+        // 60 (guest) + 3 commands' timeouts + 10 s each
+        assert_eq!(c.budget_secs(), 60 + 30 + 10 + 30 + 5 + 40);
+        // the [[case.dom0_after]] table form
+        let m = parse(
+            "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"c\"\n\
+             [[case.dom0_after]]\nrun = \"true\"\nexpect_output = [\"\"]\n",
+        );
+        assert!(m
+            .unwrap_err()
+            .contains("expect_output entries must not be empty"));
+        let m = parse(
+            "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"c\"\n\
+             [[case.dom0_after]]\nrun = \"true\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.cases[0].dom0_after[0].run, "true");
+        assert_eq!(m.cases[0].budget_secs(), 60 + 40);
+    }
+
+    #[test]
+    fn rejects_bad_dom0_commands() {
+        let head = "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"c\"\n";
+        let err = |t: &str| parse(&format!("{head}{t}")).unwrap_err();
+        let d = "[[case.dom0]]\non_marker = \"M\"\n";
+        assert!(err("[[case.dom0]]\nrun = \"x\"\n").contains("on_marker"));
+        assert!(err(d).contains("run"));
+        assert!(err(&format!("{d}run = \"  \"\n"))
+            .contains("case \"a\": dom0 command #1: run must not be empty"));
+        assert!(err("[[case.dom0]]\non_marker = \"\"\nrun = \"x\"\n")
+            .contains("on_marker must be a non-empty single line"));
+        assert!(err(&format!("{d}run = \"x\"\nexpect_status = 256\n")).contains("0-255"));
+        assert!(err(&format!("{d}run = \"x\"\nexpect_status = -1\n")).contains("0-255"));
+        assert!(err(&format!("{d}run = \"x\"\ntimeout_secs = 0\n")).contains("timeout_secs"));
+        assert!(err(&format!("{d}run = \"x\"\ncolour = 1\n")).contains("unknown field"));
+        assert!(err("dom0_after = [1]\n").contains("dom0_after command #1: expected a command"));
+        assert!(err("dom0_after = [\"\"]\n").contains("dom0_after command #1: run must"));
+        let e = err("dom0_after = [{ run = \"x\", on_marker = \"M\" }]\n");
+        assert!(
+            e.contains("dom0_after command #1: unknown field `on_marker`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Parsing of what the dom0 runner (assets/runner.sh) leaves in the share for one guest:
 //! `result` (key=value lines), `xl.log` (the output of `xl create -F`, each line prefixed with
-//! the milliseconds since `xl create` started) and `marker_ms`.
+//! the milliseconds since `xl create` started) and `marker_ms`; and, per dom0 command of the
+//! case, `dom0-<i>.result` / `after-<i>.result` (key=value), `.out` (its output) and `.cmd`
+//! (the command as run, `$DOMID`/`$NAME` replaced).
 //!
 //! The wording `xl create -F` of Xen 4.17 uses, seen on the real host:
 //! ```text
@@ -129,6 +131,61 @@ pub struct Outcome {
     pub preserved: bool,
     /// What xl printed, for failure reports.
     pub xl_text: Vec<String>,
+    /// The case's `[[case.dom0]]` commands, in manifest order (empty until read).
+    pub dom0: Vec<Dom0Result>,
+    /// The case's `dom0_after` commands, in manifest order (empty until read).
+    pub dom0_after: Vec<Dom0Result>,
+}
+
+/// What became of one dom0 command, from the runner's files.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dom0Result {
+    /// dom0 left a result for it at all (no: the runner died or never got to it).
+    pub reported: bool,
+    /// The command ran.
+    pub ran: bool,
+    /// ms since `xl create` when its marker was first seen on the console.
+    pub seen_ms: Option<u64>,
+    /// ms since `xl create` when it started.
+    pub start_ms: Option<u64>,
+    /// ms since `xl create` when it ended.
+    pub end_ms: Option<u64>,
+    /// Its exit status (124: timeout(1) stopped it).
+    pub status: Option<i32>,
+    /// The command as run (`$DOMID`, `$NAME` replaced), if it ran.
+    pub command: Option<String>,
+    /// Its output (stdout and stderr).
+    pub output: String,
+}
+
+impl Dom0Result {
+    /// Did timeout(1) stop it?
+    pub fn timed_out(&self) -> bool {
+        self.status.is_some_and(is_timeout_rc)
+    }
+}
+
+/// Builds a dom0 command's result from its files: `<p>.result`, `<p>.out`, `<p>.cmd` (each
+/// `None` if missing).
+pub fn dom0_result(
+    result: Option<&str>,
+    output: Option<&str>,
+    command: Option<&str>,
+) -> Result<Dom0Result, String> {
+    let Some(result) = result else {
+        return Ok(Dom0Result::default());
+    };
+    let kv = parse_kv(result)?;
+    Ok(Dom0Result {
+        reported: true,
+        ran: kv.get("ran").is_some_and(|v| v == "1"),
+        seen_ms: num(&kv, "seen_ms")?,
+        start_ms: num(&kv, "start_ms")?,
+        end_ms: num(&kv, "end_ms")?,
+        status: num(&kv, "status")?,
+        command: command.map(|c| c.trim_end().to_string()),
+        output: output.unwrap_or_default().to_string(),
+    })
 }
 
 /// Exit status of timeout(1) when it had to stop the command.
@@ -165,6 +222,8 @@ pub fn outcome(result: &str, xl_log: &str, marker_ms: Option<&str>) -> Result<Ou
         run_ms: num(&kv, "run_ms")?,
         preserved: kv.get("preserved").is_some_and(|v| v == "1"),
         xl_text: xl.text,
+        dom0: Vec::new(),
+        dom0_after: Vec::new(),
     })
 }
 
@@ -254,6 +313,36 @@ mod tests {
         // xl exits 0 without saying how the domain ended: unknown
         let odd = "1 Waiting for domain a (domid 3) to die [pid 1]\n2 XENHOST-XL-RC 0\n";
         assert_eq!(outcome("", odd, None).unwrap().shutdown, Shutdown::Unknown);
+    }
+
+    #[test]
+    fn dom0_results() {
+        let r = dom0_result(
+            Some("seen_ms=812\nran=1\ndomid=3\nstart_ms=815\nend_ms=901\nstatus=0\n"),
+            Some("xh1-hello\n"),
+            Some("xenstore-read /local/domain/3/name\n"),
+        )
+        .unwrap();
+        assert!(r.reported && r.ran && !r.timed_out());
+        assert_eq!(
+            (r.seen_ms, r.start_ms, r.end_ms, r.status),
+            (Some(812), Some(815), Some(901), Some(0))
+        );
+        assert_eq!(
+            r.command.as_deref(),
+            Some("xenstore-read /local/domain/3/name")
+        );
+        assert_eq!(r.output, "xh1-hello\n");
+        // the marker never appeared: no seen_ms, ran=0
+        let r = dom0_result(Some("ran=0\n"), None, None).unwrap();
+        assert!(r.reported && !r.ran);
+        assert_eq!((r.seen_ms, r.status), (None, None));
+        // timeout(1) stopped it
+        let r = dom0_result(Some("ran=1\nstatus=124\n"), Some(""), None).unwrap();
+        assert!(r.timed_out());
+        // no file at all: not reported
+        assert!(!dom0_result(None, None, None).unwrap().reported);
+        assert!(dom0_result(Some("status=x\n"), None, None).is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The verdict on one guest run: did the domain end the way the case expects, with the
 //! expected console markers and no panic?
 
-use crate::manifest::{Case, Shutdown};
-use crate::result::Outcome;
+use crate::manifest::{Case, Dom0Cmd, Shutdown};
+use crate::result::{Dom0Result, Outcome};
 
 /// What the guest prints when it panics (Rust's panic message starts with it).
 pub const PANIC_MARK: &str = "panicked at";
@@ -42,6 +42,103 @@ pub fn panic_text(console: &str) -> Option<String> {
     Some(s)
 }
 
+/// Lines of a dom0 command's output quoted in a failure.
+const OUTPUT_QUOTE_LINES: usize = 3;
+
+/// How a failure names a dom0 command: `dom0 command "<run>" after "<marker>"` or
+/// `dom0_after command "<run>"`.
+pub fn dom0_label(cmd: &Dom0Cmd) -> String {
+    match &cmd.on_marker {
+        Some(m) => format!("dom0 command {:?} after {m:?}", cmd.run),
+        None => format!("dom0_after command {:?}", cmd.run),
+    }
+}
+
+/// The first lines of a command's output, `" / "`-joined and bounded, for a failure report.
+pub fn output_head(output: &str) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "(no output)".into();
+    }
+    let mut s = lines[..lines.len().min(OUTPUT_QUOTE_LINES)].join(" / ");
+    if s.len() > 300 {
+        let mut cut = 300;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    } else if lines.len() > OUTPUT_QUOTE_LINES {
+        s.push_str(" / ...");
+    }
+    s
+}
+
+/// What is wrong with one dom0 command's result, if anything.
+pub fn dom0_problem(cmd: &Dom0Cmd, res: Option<&Dom0Result>) -> Option<String> {
+    let label = dom0_label(cmd);
+    let res = match res {
+        Some(r) if r.reported => r,
+        _ => {
+            return Some(format!(
+                "{label}: no result from dom0 (the runner never got to it)"
+            ))
+        }
+    };
+    if !res.ran {
+        return Some(match (&cmd.on_marker, res.seen_ms) {
+            (Some(m), None) => format!("{label}: never ran: {m:?} never appeared on the console"),
+            (Some(_), Some(_)) => format!(
+                "{label}: never ran: its marker appeared, but a dom0 command before it (they \
+                 run in manifest order) never ran"
+            ),
+            (None, _) => format!("{label}: never ran"),
+        });
+    }
+    let mut what = Vec::new();
+    match res.status {
+        Some(s) if s == cmd.expect_status => {}
+        Some(s) if res.timed_out() => {
+            what.push(format!("timed out after {} s (exit {s})", cmd.timeout_secs))
+        }
+        Some(s) if cmd.expect_status == 0 => what.push(format!("exit {s}")),
+        Some(s) => what.push(format!("exit {s}, expected {}", cmd.expect_status)),
+        None => what.push("no exit status".into()),
+    }
+    for want in &cmd.expect_output {
+        if !res.output.contains(want.as_str()) {
+            what.push(format!("output lacks {want:?}"));
+        }
+    }
+    if what.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{label}: {}: {}",
+        what.join(", "),
+        output_head(&res.output)
+    ))
+}
+
+/// Problems of the case's dom0 commands (on-marker ones, then the `dom0_after` ones).
+fn dom0_problems(case: &Case, out: &Outcome) -> Vec<String> {
+    let during = case
+        .dom0
+        .iter()
+        .enumerate()
+        .map(|(i, c)| dom0_problem(c, out.dom0.get(i)));
+    let after = case
+        .dom0_after
+        .iter()
+        .enumerate()
+        .map(|(i, c)| dom0_problem(c, out.dom0_after.get(i)));
+    during.chain(after).flatten().collect()
+}
+
 /// Everything wrong with a run, judged by the case's normal expectations.
 fn problems(case: &Case, out: &Outcome, console: &str) -> Vec<String> {
     let mut p = Vec::new();
@@ -70,6 +167,7 @@ fn problems(case: &Case, out: &Outcome, console: &str) -> Vec<String> {
             p.push(format!("guest panicked: {t}"));
         }
     }
+    p.extend(dom0_problems(case, out));
     p
 }
 
@@ -82,6 +180,13 @@ pub fn judge(case: &Case, out: &Outcome, console: &str) -> Verdict {
         let mut r = format!("shutdown {}", out.shutdown);
         if !case.expect_console.is_empty() {
             r.push_str(", console markers seen");
+        }
+        let n = case.dom0.len() + case.dom0_after.len();
+        if n > 0 {
+            r.push_str(&format!(
+                ", {n} dom0 command{} ok",
+                if n == 1 { "" } else { "s" }
+            ));
         }
         r
     } else {
@@ -125,6 +230,8 @@ mod tests {
             expect_console: markers.iter().map(|s| s.to_string()).collect(),
             timeout_secs: 60,
             must_fail_with: must_fail_with.map(String::from),
+            dom0: Vec::new(),
+            dom0_after: Vec::new(),
         }
     }
 
@@ -137,7 +244,48 @@ mod tests {
             run_ms: Some(1000),
             preserved: false,
             xl_text: vec!["Parsing config from x".into()],
+            dom0: Vec::new(),
+            dom0_after: Vec::new(),
         }
+    }
+
+    fn cmd(marker: Option<&str>, run: &str, expect_output: &[&str]) -> Dom0Cmd {
+        Dom0Cmd {
+            on_marker: marker.map(String::from),
+            run: run.into(),
+            expect_output: expect_output.iter().map(|s| s.to_string()).collect(),
+            expect_status: 0,
+            timeout_secs: 30,
+        }
+    }
+
+    fn ran(status: i32, output: &str) -> Dom0Result {
+        Dom0Result {
+            reported: true,
+            ran: true,
+            seen_ms: Some(900),
+            start_ms: Some(905),
+            end_ms: Some(990),
+            status: Some(status),
+            command: None,
+            output: output.into(),
+        }
+    }
+
+    const READ: &str = "xenstore-read /local/domain/$DOMID/data/hello";
+
+    /// The xenstore case of the feature's description: read back, then write.
+    fn xenstore_case() -> Case {
+        let mut c = case(Shutdown::Poweroff, &["XS-OK"], None);
+        c.dom0 = vec![
+            cmd(Some("XS-WRITTEN"), READ, &["world"]),
+            cmd(
+                Some("XS-WRITTEN"),
+                "xenstore-write /local/domain/$DOMID/data/ping pong",
+                &[],
+            ),
+        ];
+        c
     }
 
     const HELLO: &str = "minios: booting\nMINIOS-READY boot_us=1234\n";
@@ -247,6 +395,133 @@ mod tests {
             "{}",
             v.reason
         );
+    }
+
+    #[test]
+    fn dom0_commands_that_did_their_job_pass() {
+        let c = xenstore_case();
+        let mut o = outcome(Shutdown::Poweroff);
+        o.dom0 = vec![ran(0, "world\n"), ran(0, "")];
+        let v = judge(&c, &o, "XS-WRITTEN\nXS-OK\n");
+        assert!(v.pass, "{v:?}");
+        assert_eq!(
+            v.reason,
+            "shutdown poweroff, console markers seen, 2 dom0 commands ok"
+        );
+    }
+
+    #[test]
+    fn dom0_status_and_output_failures_are_named() {
+        let c = xenstore_case();
+        let mut o = outcome(Shutdown::Poweroff);
+        o.dom0 = vec![
+            ran(
+                1,
+                "xenstore-read: couldn't read path /local/domain/3/data/hello\n",
+            ),
+            ran(0, ""),
+        ];
+        let v = judge(&c, &o, "XS-WRITTEN\nXS-OK\n");
+        assert!(!v.pass);
+        assert_eq!(
+            v.reason,
+            "dom0 command \"xenstore-read /local/domain/$DOMID/data/hello\" after \
+             \"XS-WRITTEN\": exit 1, output lacks \"world\": xenstore-read: couldn't read \
+             path /local/domain/3/data/hello"
+        );
+        // right status, wrong output; a status other than the expected non-zero one
+        o.dom0[0] = ran(0, "earth\n");
+        let mut c2 = c.clone();
+        c2.dom0[1].expect_status = 2;
+        let v = judge(&c2, &o, "XS-WRITTEN\nXS-OK\n");
+        assert!(
+            v.reason
+                .contains("after \"XS-WRITTEN\": output lacks \"world\": earth"),
+            "{}",
+            v.reason
+        );
+        assert!(
+            v.reason.contains("exit 0, expected 2: (no output)"),
+            "{}",
+            v.reason
+        );
+    }
+
+    #[test]
+    fn dom0_command_whose_marker_never_appeared_fails() {
+        let c = xenstore_case();
+        let mut o = outcome(Shutdown::Timeout);
+        let never = Dom0Result {
+            reported: true,
+            ..Dom0Result::default()
+        };
+        o.dom0 = vec![never.clone(), never];
+        let v = judge(&c, &o, "booting\n");
+        assert!(!v.pass);
+        assert!(
+            v.reason.contains(
+                "dom0 command \"xenstore-read /local/domain/$DOMID/data/hello\" after \
+                 \"XS-WRITTEN\": never ran: \"XS-WRITTEN\" never appeared on the console"
+            ),
+            "{}",
+            v.reason
+        );
+        assert!(v
+            .reason
+            .starts_with("expected shutdown poweroff, got timeout; "));
+        // its marker appeared, but the command before it never ran
+        o.dom0[1].seen_ms = Some(100);
+        let v = judge(&c, &o, "");
+        assert!(
+            v.reason.contains("a dom0 command before it"),
+            "{}",
+            v.reason
+        );
+        // no result file at all
+        o.dom0.clear();
+        let v = judge(&c, &o, "");
+        assert!(v.reason.contains("no result from dom0"), "{}", v.reason);
+    }
+
+    #[test]
+    fn dom0_timeout_and_dom0_after() {
+        let mut c = case(Shutdown::Poweroff, &[], None);
+        c.dom0 = vec![cmd(Some("GO"), "sleep 100", &[])];
+        c.dom0_after = vec![cmd(None, "cmp disk.img want.img", &[])];
+        let mut o = outcome(Shutdown::Poweroff);
+        o.dom0 = vec![ran(124, "")];
+        o.dom0_after = vec![ran(1, "disk.img want.img differ: byte 513, line 1\n")];
+        let v = judge(&c, &o, "GO\n");
+        assert_eq!(
+            v.reason,
+            "dom0 command \"sleep 100\" after \"GO\": timed out after 30 s (exit 124): \
+             (no output); dom0_after command \"cmp disk.img want.img\": exit 1: disk.img \
+             want.img differ: byte 513, line 1"
+        );
+        o.dom0 = vec![ran(0, "")];
+        o.dom0_after = vec![ran(0, "")];
+        let v = judge(&c, &o, "GO\n");
+        assert!(v.pass, "{v:?}");
+        assert!(v.reason.ends_with("2 dom0 commands ok"));
+    }
+
+    #[test]
+    fn must_fail_with_sees_dom0_failures() {
+        let mut c = xenstore_case();
+        c.must_fail_with = Some("output lacks \"world\"".into());
+        let mut o = outcome(Shutdown::Poweroff);
+        o.dom0 = vec![ran(0, "xh1-t\n"), ran(0, "")];
+        let v = judge(&c, &o, "XS-WRITTEN\nXS-OK\n");
+        assert!(v.pass, "{v:?}");
+    }
+
+    #[test]
+    fn output_head_is_short() {
+        assert_eq!(output_head(""), "(no output)");
+        assert_eq!(output_head("a\n\nb\n"), "a / b");
+        assert_eq!(output_head("1\n2\n3\n4\n"), "1 / 2 / 3 / ...");
+        let long = "x".repeat(1000);
+        assert!(output_head(&long).len() <= 303);
     }
 
     #[test]

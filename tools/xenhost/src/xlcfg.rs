@@ -9,6 +9,10 @@ pub struct Forced {
     pub name: String,
     /// Path of the kernel image as dom0 sees it.
     pub kernel: String,
+    /// Keep the domain after a poweroff or reboot (`on_poweroff`/`on_reboot = "preserve"`)
+    /// so that dom0 commands triggered by its last console lines still find it (and its
+    /// xenstore subtree); the runner destroys it once they are done.
+    pub hold: bool,
 }
 
 /// Keys removed from the user's config (and set by [`rewrite`]).
@@ -69,8 +73,9 @@ fn quote(v: &str) -> String {
 
 /// Rewrites `cfg`: drops top-level assignments of the forced keys (even multi-line ones) and
 /// appends `name`, `kernel`, `on_poweroff = "destroy"`, `on_reboot = "destroy"` (a test
-/// guest that reboots must not loop) and `on_crash = "preserve"` (so the runner can read the
-/// crashed domain's state before destroying it).
+/// guest that reboots must not loop; both `"preserve"` with [`Forced::hold`]) and
+/// `on_crash = "preserve"` (so the runner can read the crashed domain's state before
+/// destroying it).
 pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     let mut out = String::new();
     let mut depth = 0i32;
@@ -90,7 +95,10 @@ pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     out.push_str("\n# --- forced by xenhost ---\n");
     out.push_str(&format!("name = {}\n", quote(&forced.name)));
     out.push_str(&format!("kernel = {}\n", quote(&forced.kernel)));
-    out.push_str("on_poweroff = \"destroy\"\non_reboot = \"destroy\"\non_crash = \"preserve\"\n");
+    let end = if forced.hold { "preserve" } else { "destroy" };
+    out.push_str(&format!(
+        "on_poweroff = \"{end}\"\non_reboot = \"{end}\"\non_crash = \"preserve\"\n"
+    ));
     out
 }
 
@@ -121,6 +129,7 @@ mod tests {
         Forced {
             name: "xh1-hello".into(),
             kernel: "/mnt/host/case-1/kernel".into(),
+            hold: false,
         }
     }
 
@@ -196,6 +205,23 @@ mod tests {
         let l = live(&rewrite(cfg, &forced()));
         assert!(l.contains(&"name_suffix = 1".to_string()));
         assert!(l.contains(&"kernel_extra = 2".to_string()));
+    }
+
+    #[test]
+    fn held_domains_are_preserved_on_poweroff_and_reboot() {
+        let f = Forced {
+            hold: true,
+            ..forced()
+        };
+        let out = rewrite("on_poweroff = \"restart\"\n", &f);
+        assert_eq!(
+            live(&out)[2..],
+            [
+                "on_poweroff = \"preserve\"",
+                "on_reboot = \"preserve\"",
+                "on_crash = \"preserve\""
+            ]
+        );
     }
 
     #[test]
