@@ -827,77 +827,47 @@ impl<H: EvtchnOps> EventChannels<H> {
     }
 }
 
-impl<T: EvtchnOps + ?Sized> EvtchnOps for &T {
-    fn alloc_unbound(&self, remote_dom: u16) -> Result<Port, XenError> {
-        (**self).alloc_unbound(remote_dom)
-    }
-    fn bind_interdomain(&self, remote_dom: u16, remote_port: Port) -> Result<Port, XenError> {
-        (**self).bind_interdomain(remote_dom, remote_port)
-    }
-    fn bind_virq(&self, virq: u32, vcpu: u32) -> Result<Port, XenError> {
-        (**self).bind_virq(virq, vcpu)
-    }
-    fn bind_ipi(&self, vcpu: u32) -> Result<Port, XenError> {
-        (**self).bind_ipi(vcpu)
-    }
-    fn send(&self, port: Port) -> Result<(), XenError> {
-        (**self).send(port)
-    }
-    fn close(&self, port: Port) -> Result<(), XenError> {
-        (**self).close(port)
-    }
-    fn unmask(&self, port: Port) -> Result<(), XenError> {
-        (**self).unmask(port)
-    }
-    fn init_control(&self, control_gfn: u64, offset: u32, vcpu: u32) -> Result<u8, XenError> {
-        (**self).init_control(control_gfn, offset, vcpu)
-    }
-    fn expand_array(&self, array_gfn: u64) -> Result<(), XenError> {
-        (**self).expand_array(array_gfn)
-    }
-    fn set_priority(&self, port: Port, priority: u32) -> Result<(), XenError> {
-        (**self).set_priority(port, priority)
-    }
-    fn register_3level(&self, reg: &ThreeLevelRegistration) -> Result<(), XenError> {
-        (**self).register_3level(reg)
-    }
+/// `EvtchnOps` through a pointer type (`&T`, `Arc<T>`): every operation forwards.
+macro_rules! forward_evtchn_ops {
+    ($($ptr:ty),+) => {$(
+        impl<T: EvtchnOps + ?Sized> EvtchnOps for $ptr {
+            fn alloc_unbound(&self, remote_dom: u16) -> Result<Port, XenError> {
+                (**self).alloc_unbound(remote_dom)
+            }
+            fn bind_interdomain(&self, remote_dom: u16, remote_port: Port) -> Result<Port, XenError> {
+                (**self).bind_interdomain(remote_dom, remote_port)
+            }
+            fn bind_virq(&self, virq: u32, vcpu: u32) -> Result<Port, XenError> {
+                (**self).bind_virq(virq, vcpu)
+            }
+            fn bind_ipi(&self, vcpu: u32) -> Result<Port, XenError> {
+                (**self).bind_ipi(vcpu)
+            }
+            fn send(&self, port: Port) -> Result<(), XenError> {
+                (**self).send(port)
+            }
+            fn close(&self, port: Port) -> Result<(), XenError> {
+                (**self).close(port)
+            }
+            fn unmask(&self, port: Port) -> Result<(), XenError> {
+                (**self).unmask(port)
+            }
+            fn init_control(&self, control_gfn: u64, offset: u32, vcpu: u32) -> Result<u8, XenError> {
+                (**self).init_control(control_gfn, offset, vcpu)
+            }
+            fn expand_array(&self, array_gfn: u64) -> Result<(), XenError> {
+                (**self).expand_array(array_gfn)
+            }
+            fn set_priority(&self, port: Port, priority: u32) -> Result<(), XenError> {
+                (**self).set_priority(port, priority)
+            }
+            fn register_3level(&self, reg: &ThreeLevelRegistration) -> Result<(), XenError> {
+                (**self).register_3level(reg)
+            }
+        }
+    )+};
 }
-
-impl<T: EvtchnOps + ?Sized> EvtchnOps for alloc::sync::Arc<T> {
-    fn alloc_unbound(&self, remote_dom: u16) -> Result<Port, XenError> {
-        (**self).alloc_unbound(remote_dom)
-    }
-    fn bind_interdomain(&self, remote_dom: u16, remote_port: Port) -> Result<Port, XenError> {
-        (**self).bind_interdomain(remote_dom, remote_port)
-    }
-    fn bind_virq(&self, virq: u32, vcpu: u32) -> Result<Port, XenError> {
-        (**self).bind_virq(virq, vcpu)
-    }
-    fn bind_ipi(&self, vcpu: u32) -> Result<Port, XenError> {
-        (**self).bind_ipi(vcpu)
-    }
-    fn send(&self, port: Port) -> Result<(), XenError> {
-        (**self).send(port)
-    }
-    fn close(&self, port: Port) -> Result<(), XenError> {
-        (**self).close(port)
-    }
-    fn unmask(&self, port: Port) -> Result<(), XenError> {
-        (**self).unmask(port)
-    }
-    fn init_control(&self, control_gfn: u64, offset: u32, vcpu: u32) -> Result<u8, XenError> {
-        (**self).init_control(control_gfn, offset, vcpu)
-    }
-    fn expand_array(&self, array_gfn: u64) -> Result<(), XenError> {
-        (**self).expand_array(array_gfn)
-    }
-    fn set_priority(&self, port: Port, priority: u32) -> Result<(), XenError> {
-        (**self).set_priority(port, priority)
-    }
-    fn register_3level(&self, reg: &ThreeLevelRegistration) -> Result<(), XenError> {
-        (**self).register_3level(reg)
-    }
-}
+forward_evtchn_ops!(&T, alloc::sync::Arc<T>);
 
 #[cfg(test)]
 mod tests {

@@ -139,11 +139,6 @@ pub fn bound_ports() -> usize {
     with(|e| e.bound_ports())
 }
 
-/// The raw pvclock parameters, a TSC read with them, and the version (diagnostics).
-pub fn pvclock_raw() -> Option<(xen_abi::PvclockSnapshot, u64, u32)> {
-    arch::time::pvclock_raw()
-}
-
 /// Nanoseconds of Xen's system time (since the host booted), from the pvclock.
 pub fn now_ns() -> u64 {
     arch::time::now_ns()

@@ -69,10 +69,3 @@ pub fn ack_upcall() {
 pub(crate) fn fault_address() -> u64 {
     vcpu0().map_or(0, |v| v.arch.cr2.load(Ordering::Acquire))
 }
-
-/// The raw pvclock parameters of vCPU 0 and a TSC read with them (diagnostics).
-pub fn pvclock_raw() -> Option<(xen_abi::PvclockSnapshot, u64, u32)> {
-    let v = vcpu0()?;
-    let (snap, tsc) = v.time.snapshot_with(rdtsc);
-    Some((snap, tsc, v.time.version.load(Ordering::Acquire)))
-}
