@@ -12,8 +12,10 @@
 use core::ptr::read_volatile;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use xen_abi::consts::{MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
-use xen_abi::{PteFlags, StartInfo, PAGE_SHIFT, PAGE_SIZE};
+use xen_abi::consts::{mmu, uvmf, MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
+use xen_abi::{MmuUpdate, PteFlags, StartInfo, PAGE_SHIFT, PAGE_SIZE};
+
+use crate::hypercall;
 
 const ENTRIES: u64 = 512;
 
@@ -26,6 +28,10 @@ pub struct BootstrapLayout {
     pub store_pfn: u64,
     /// Free pfn ranges `[start, end)`: below the image, and after the page tables.
     pub free_regions: [(u64, u64); 2],
+    /// The builder's page-table frames `[start, end)` (pfns).
+    pt: (u64, u64),
+    /// The L2 table of the first GiB (a bootstrap page-table frame), if the walk found it.
+    first_l2: Option<u64>,
 }
 
 /// Machine frame to pseudo-physical frame, through Xen's read-only M2P table.
@@ -85,6 +91,7 @@ impl BootstrapLayout {
 
         // Count the pages mapped 1:1 from pfn 0, stopping at the first hole or mismatch.
         let mut mapped = 0u64;
+        let mut first_l2 = None;
         'walk: {
             let l4 = pt.0;
             let Some(l3) = next_table(pt_entry(l4, 0, pt)?, pt)? else {
@@ -94,6 +101,9 @@ impl BootstrapLayout {
                 let Some(l2) = next_table(pt_entry(l3, i3, pt)?, pt)? else {
                     break 'walk;
                 };
+                if i3 == 0 {
+                    first_l2 = Some(l2);
+                }
                 for i2 in 0..ENTRIES {
                     let Some(l1) = next_table(pt_entry(l2, i2, pt)?, pt)? else {
                         break 'walk;
@@ -152,7 +162,71 @@ impl BootstrapLayout {
             console_pfn,
             store_pfn,
             free_regions: [(1.min(low_end), low_end), (high_start, mapped)],
+            pt,
+            first_l2,
         })
+    }
+
+    /// Maps the domain's pages beyond the bootstrap mapping (the builder maps only about the
+    /// first 4 MiB), up to `nr_pages` or 1 GiB, the way Mini-OS does: each new L1 table is a
+    /// free page, filled while it is still writable, then mapped read-only and linked into the
+    /// first-GiB L2 table with `mmu_update` (Xen validates it then). The new pages extend the
+    /// high free region; the L1 pages come off its start. Returns the pages added.
+    pub fn extend(&mut self, nr_pages: u64) -> Result<u64, &'static str> {
+        let Some(l2_pfn) = self.first_l2 else {
+            return Ok(0);
+        };
+        let limit = nr_pages.min(ENTRIES * ENTRIES);
+        let l2_mfn = pfn_to_mfn(l2_pfn).ok_or("Mini-OS-rs: no MFN for the L2 table\n")?;
+        let before = self.mapped_pages;
+        let leaf = (PteFlags::PRESENT
+            | PteFlags::RW
+            | PteFlags::USER
+            | PteFlags::ACCESSED
+            | PteFlags::DIRTY)
+            .bits();
+        while self.mapped_pages < limit && self.mapped_pages % ENTRIES == 0 {
+            let base = self.mapped_pages;
+            let i2 = base / ENTRIES;
+            if pt_entry(l2_pfn, i2, self.pt)? & PteFlags::PRESENT.bits() != 0 {
+                break; // mapped by someone else: leave it alone
+            }
+            let (start, end) = self.free_regions[1];
+            if start >= end {
+                return Err("Mini-OS-rs: no free page for a page table\n");
+            }
+            let l1_pfn = start;
+            let l1_mfn = pfn_to_mfn(l1_pfn).ok_or("Mini-OS-rs: no MFN for a page table\n")?;
+            let table = (l1_pfn << PAGE_SHIFT) as *mut u64;
+            for j in 0..ENTRIES {
+                let pfn = base + j;
+                let pte = match pfn_to_mfn(pfn) {
+                    Some(mfn) if pfn < limit => (mfn << PAGE_SHIFT) | leaf,
+                    _ => 0,
+                };
+                // SAFETY: `l1_pfn` is the first page of the free region, mapped read-write by
+                // the bootstrap map and not handed to anyone (the kernel gets the free
+                // regions after this); j < 512 stays inside the page.
+                unsafe { core::ptr::write_volatile(table.add(j as usize), pte) };
+            }
+            self.free_regions[1].0 += 1;
+            let ro = (l1_mfn << PAGE_SHIFT) | (leaf & !PteFlags::RW.bits());
+            // SAFETY: the page is ours and becomes a page table: Xen requires it to have no
+            // writable mapping, and nothing else uses this address.
+            unsafe { hypercall::update_va_mapping(l1_pfn << PAGE_SHIFT, ro, uvmf::INVLPG) }
+                .map_err(|_| "Mini-OS-rs: making a new L1 table read-only failed\n")?;
+            let req = MmuUpdate {
+                ptr: ((l2_mfn << PAGE_SHIFT) + i2 * 8) | mmu::NORMAL_PT_UPDATE,
+                val: (l1_mfn << PAGE_SHIFT) | leaf,
+            };
+            // SAFETY: the entry was empty (checked above), so no existing mapping changes; the
+            // new L1 maps only pages of this domain beyond everything mapped so far.
+            unsafe { hypercall::mmu_update(&[req]) }
+                .map_err(|_| "Mini-OS-rs: linking a new L1 table failed\n")?;
+            self.mapped_pages = (base + ENTRIES).min(limit);
+        }
+        self.free_regions[1].1 = self.mapped_pages;
+        Ok(self.mapped_pages - before)
     }
 }
 

@@ -129,10 +129,14 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
         core::ptr::addr_of!(__image_start) as u64,
         core::ptr::addr_of!(__image_end) as u64,
     );
-    let layout = match mm::BootstrapLayout::discover(si, image) {
+    let mut layout = match mm::BootstrapLayout::discover(si, image) {
         Ok(l) => l,
         Err(msg) => fatal(msg),
     };
+    // Map the rest of the domain's memory (a failure leaves the bootstrap map, which works).
+    if let Err(msg) = layout.extend(si.nr_pages) {
+        crate::early_print(msg);
+    }
 
     // Map Xen's shared_info page over our slot page.
     let slot = core::ptr::addr_of!(minios_shared_info_slot) as u64;
