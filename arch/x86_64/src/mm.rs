@@ -185,7 +185,7 @@ impl BootstrapLayout {
             | PteFlags::ACCESSED
             | PteFlags::DIRTY)
             .bits();
-        while self.mapped_pages < limit && self.mapped_pages % ENTRIES == 0 {
+        while self.mapped_pages < limit && self.mapped_pages.is_multiple_of(ENTRIES) {
             let base = self.mapped_pages;
             let i2 = base / ENTRIES;
             if pt_entry(l2_pfn, i2, self.pt)? & PteFlags::PRESENT.bits() != 0 {

@@ -35,7 +35,11 @@ fn main() {
     for (i, p) in pages.iter().enumerate() {
         for (j, chunk) in p.0.chunks_exact(8).enumerate() {
             let v = u64::from_le_bytes(chunk.try_into().unwrap());
-            assert_eq!(v, (i as u64) << 32 | j as u64, "page {i} word {j} lost its value");
+            assert_eq!(
+                v,
+                (i as u64) << 32 | j as u64,
+                "page {i} word {j} lost its value"
+            );
         }
     }
     // The heap can use its share too.
