@@ -185,3 +185,15 @@ pub fn wait_deadline(deadline_ns: u64, mut cond: impl FnMut() -> bool) -> bool {
         ev::restore(was);
     }
 }
+
+/// Idles for good: blocked in the hypervisor with no timer armed, so an idle instance costs
+/// no CPU; event handlers (console, xenstore, devices) still run when their events arrive.
+pub fn idle_forever() -> ! {
+    loop {
+        let was = ev::disable();
+        // 0 cancels the one-shot timer: nothing but a real event wakes us.
+        let _ = hypercall::set_timer_op(0);
+        hypercall::sched_block();
+        ev::restore(was);
+    }
+}
