@@ -228,7 +228,11 @@ xh_dom0_after() {
 # never a guest failure). The retry is announced on the console and recorded in `result`
 # (retried_after_toolstack_crash=1); a guest that really fails fails both times.
 xh_case() {
+    # The host judges a case as soon as its `done` file appears: the first attempt must not
+    # create it, only the attempt that counts.
+    XH_DEFER_DONE=1
     xh_case_once "$@"
+    XH_DEFER_DONE=
     d="$XH/$1"
     rc=$(sed -n 's/^[0-9-]* XENHOST-XL-RC //p' "$d/xl.log")
     # no "has shut down" line, and xl either vanished (no status at all) or died of
@@ -238,9 +242,12 @@ xh_case() {
         xh_say "[$2] xl create -F ended without reporting the domain's end (dom0 toolstack crash?): retrying this case once"
         xl destroy "$2" >/dev/null 2>&1
         cp "$d/xl.log" "$d/xl-first-attempt.log"
-        rm -f "$d/done"
+        xh_case_once_retry=1
         xh_case_once "$@"
-        echo "retried_after_toolstack_crash=1" >>"$d/result"
+        unset xh_case_once_retry
+    else
+        sync
+        : >"$d/done"
     fi
 }
 
@@ -329,8 +336,9 @@ xh_case_once() {
         echo "xl_rc=$xl_rc"
         echo "run_ms=$run_ms"
         echo "preserved=$preserved"
+        if [ -n "${xh_case_once_retry:-}" ]; then echo "retried_after_toolstack_crash=1"; fi
     } >"$d/result"
     sync
-    : >"$d/done"
+    if [ -z "${XH_DEFER_DONE:-}" ]; then : >"$d/done"; fi
     grep -E 'shut down|XENHOST-XL-RC|error' "$d/xl.log" | sed "s/^/XENHOST: [$dom] xl: /"
 }
