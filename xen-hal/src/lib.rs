@@ -92,11 +92,6 @@ pub trait ConsoleIo {
     fn console_write(&self, bytes: &[u8]) -> Result<(), XenError>;
 }
 
-/// A monotonic clock in nanoseconds (Xen system time: since the host booted).
-pub trait Clock {
-    fn now_ns(&self) -> u64;
-}
-
 impl<T: EventChannelOps + ?Sized> EventChannelOps for &T {
     fn send(&self, port: Port) -> Result<(), XenError> {
         (**self).send(port)
@@ -112,12 +107,6 @@ impl<T: SchedOps + ?Sized> SchedOps for &T {
 impl<T: ConsoleIo + ?Sized> ConsoleIo for &T {
     fn console_write(&self, bytes: &[u8]) -> Result<(), XenError> {
         (**self).console_write(bytes)
-    }
-}
-
-impl<T: Clock + ?Sized> Clock for &T {
-    fn now_ns(&self) -> u64 {
-        (**self).now_ns()
     }
 }
 

@@ -7,12 +7,6 @@ use core::sync::atomic::{compiler_fence, Ordering};
 
 use crate::{hypercall, time};
 
-/// Whether event upcalls are enabled on vCPU 0.
-pub fn enabled() -> bool {
-    time::shared_info()
-        .is_some_and(|s| s.vcpu_info[0].evtchn_upcall_mask.load(Ordering::Relaxed) == 0)
-}
-
 /// Blocks event upcalls; returns whether they were enabled before.
 pub fn disable() -> bool {
     let Some(s) = time::shared_info() else {

@@ -150,12 +150,6 @@ impl xen_hal::ConsoleIo for Xen {
     }
 }
 
-impl xen_hal::Clock for Xen {
-    fn now_ns(&self) -> u64 {
-        time::now_ns()
-    }
-}
-
 /// Gives up a page's contents, keeping its storage: the way a page returns to the allocator.
 pub fn page_into_uninit(page: &'static mut Page) -> &'static mut MaybeUninit<Page> {
     // SAFETY: `MaybeUninit<Page>` has the layout of `Page`; the exclusive `'static` borrow moves
