@@ -1,8 +1,12 @@
 //! The Linux PV reference guest: a case whose `kernel` is `xenhost:linux` boots Debian's kernel
 //! (`linux-guest-vmlinuz` of the image) with the image's base busybox initramfs
-//! (`linux-guest-initrd.gz`) plus a second, uncompressed cpio archive made here per run that
-//! holds the current `/init` (assets/linux-guest-init) and `/bin/guestbench`. Linux unpacks
-//! concatenated archives in order, so those two replace or add to the base.
+//! (`linux-guest-initrd.gz`) plus a second cpio archive made here per run that holds the
+//! current `/init` (assets/linux-guest-init) and `/bin/guestbench`. Linux unpacks concatenated
+//! archives in order, so those two replace or add to the base's.
+//! The whole ramdisk is left uncompressed (the base is gunzipped here): libxenguest gunzips a
+//! ramdisk that starts with the gzip magic itself, taking the size from its last 4 bytes, which
+//! after an appended archive are garbage: `xc_dom_do_gunzip: inflate failed` and, under TCG,
+//! ~100 s lost in `xl create` before it fell back to copying the blob as it is.
 //! guestbench is also put at the share's root (`/mnt/host/guestbench` in dom0) for dom0 hooks.
 
 use std::fs;
@@ -104,6 +108,27 @@ pub fn ramdisk(base: &[u8], init: &str, guestbench: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The contents of a gzip file (`gzip -dc`); a file that is not gzip'd is returned as it is.
+fn gunzip(path: &Path) -> Result<Vec<u8>, String> {
+    let raw = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let out = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("gzip -dc {}: {e}", path.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "gzip -dc {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out.stdout)
+}
+
 /// Puts the guest's kernel and initramfs into a case's share directory `d` (as `kernel` and
 /// `ramdisk`).
 pub fn prepare_case(
@@ -118,8 +143,7 @@ pub fn prepare_case(
             root.join(GUESTBENCH).display()
         )
     })?;
-    let base = fs::read(img.linux_guest_initrd())
-        .map_err(|e| format!("{}: {e}", img.linux_guest_initrd().display()))?;
+    let base = gunzip(&img.linux_guest_initrd())?;
     let tool = fs::read(&gb).map_err(|e| format!("{}: {e}", gb.display()))?;
     fs::copy(img.linux_guest_kernel(), d.join("kernel"))
         .map_err(|e| format!("copying the Linux guest kernel: {e}"))?;
@@ -209,6 +233,31 @@ mod tests {
             m[2],
             ("bin/guestbench".into(), 0o100755, b"\x7fELF tool".to_vec())
         );
+    }
+
+    #[test]
+    fn gzip_files_are_unpacked_and_others_kept() {
+        let dir = std::env::temp_dir().join(format!("xenhost-gunzip-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("plain");
+        fs::write(&plain, b"070701 not compressed").unwrap();
+        assert_eq!(gunzip(&plain).unwrap(), b"070701 not compressed");
+        let st = std::process::Command::new("gzip")
+            .arg("-k")
+            .arg(&plain)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(
+            gunzip(&dir.join("plain.gz")).unwrap(),
+            b"070701 not compressed"
+        );
+        fs::write(dir.join("bad.gz"), b"\x1f\x8b truncated").unwrap();
+        assert!(gunzip(&dir.join("bad.gz"))
+            .unwrap_err()
+            .contains("gzip -dc"));
+        assert!(gunzip(&dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
