@@ -23,7 +23,7 @@ as_root() {
 
 # ---- Debian packages -------------------------------------------------------------------
 # Installed from bookworm itself:
-base_pkgs=(debootstrap libxen-dev e2fsprogs util-linux coreutils gzip xz-utils procps binutils gcc)
+base_pkgs=(debootstrap libxen-dev e2fsprogs util-linux coreutils gzip procps binutils gcc)
 # QEMU: Debian 12's own 7.2 conflicts with the machine's backports qemu-utils, and 10.0 from
 # bookworm-backports is what was verified to run Xen + dom0 well under TCG.
 qemu_pkg=qemu-system-x86

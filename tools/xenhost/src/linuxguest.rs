@@ -129,70 +129,6 @@ fn gunzip(path: &Path) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
-/// The ELF `vmlinux` inside an x86 bzImage whose payload is xz-compressed (Debian's
-/// kernels), unpacked here on the build machine: given the bzImage, libxenguest unpacks the
-/// 8 MB payload itself inside the emulated dom0, which made `xl create` of the Linux guest
-/// take 100 s and more under TCG. Anything that is not such a bzImage is returned as it is.
-pub fn vmlinux_of(bz: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
-    let u16_at = |o: usize| bz.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        bz.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    // The boot protocol's setup header: "HdrS" at 0x202, version 2.08+ has the payload
-    // offset and length at 0x248 and 0x24c, relative to the protected-mode code, which
-    // starts after the setup sectors (0x1f1; 0 means 4) and the boot sector.
-    if bz.get(0x202..0x206) != Some(b"HdrS".as_slice()) || u16_at(0x206).unwrap_or(0) < 0x208 {
-        return Ok(None);
-    }
-    let setup_sects = match bz[0x1f1] {
-        0 => 4,
-        n => n as usize,
-    };
-    let (Some(off), Some(len)) = (u32_at(0x248), u32_at(0x24c)) else {
-        return Ok(None);
-    };
-    let start = (setup_sects + 1) * 512 + off as usize;
-    let Some(payload) = bz.get(start..start + len as usize) else {
-        return Err(format!(
-            "bzImage payload {start:#x}+{len:#x} lies outside the file ({:#x} bytes)",
-            bz.len()
-        ));
-    };
-    if !payload.starts_with(XZ_MAGIC) {
-        return Ok(None);
-    }
-    let mut child = std::process::Command::new("xz")
-        .args(["-dc", "--single-stream"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("running xz (package xz-utils): {e}"))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let data = payload.to_vec();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        stdin.write_all(&data)
-    });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("xz -dc: {e}"))?;
-    let written = writer.join().expect("the xz writer thread");
-    if !out.status.success() {
-        return Err(format!(
-            "xz -dc of the bzImage payload: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    written.map_err(|e| format!("feeding xz: {e}"))?;
-    if !out.stdout.starts_with(b"\x7fELF") {
-        return Err("the bzImage payload does not unpack to an ELF image".into());
-    }
-    Ok(Some(out.stdout))
-}
-
 /// Puts the guest's kernel and initramfs into a case's share directory `d` (as `kernel` and
 /// `ramdisk`).
 pub fn prepare_case(
@@ -209,11 +145,8 @@ pub fn prepare_case(
     })?;
     let base = gunzip(&img.linux_guest_initrd())?;
     let tool = fs::read(&gb).map_err(|e| format!("{}: {e}", gb.display()))?;
-    let bz = fs::read(img.linux_guest_kernel())
-        .map_err(|e| format!("reading the Linux guest kernel: {e}"))?;
-    let kernel = vmlinux_of(&bz)?.unwrap_or(bz);
-    fs::write(d.join("kernel"), kernel)
-        .map_err(|e| format!("writing the Linux guest kernel: {e}"))?;
+    fs::copy(img.linux_guest_kernel(), d.join("kernel"))
+        .map_err(|e| format!("copying the Linux guest kernel: {e}"))?;
     fs::write(d.join("ramdisk"), ramdisk(&base, INIT, &tool))
         .map_err(|e| format!("writing the Linux guest initramfs: {e}"))
 }
@@ -263,64 +196,6 @@ mod tests {
             }
             out.push((name, mode, data));
         }
-    }
-
-    /// A minimal bzImage: boot sector + 1 setup sector, header fields, then the payload.
-    fn fake_bzimage(payload: &[u8]) -> Vec<u8> {
-        let mut v = vec![0u8; 2 * 512];
-        v[0x1f1] = 1;
-        v[0x202..0x206].copy_from_slice(b"HdrS");
-        v[0x206..0x208].copy_from_slice(&0x20fu16.to_le_bytes());
-        v[0x248..0x24c].copy_from_slice(&16u32.to_le_bytes());
-        v[0x24c..0x250].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        v.extend_from_slice(&[0xaa; 16]);
-        v.extend_from_slice(payload);
-        v.extend_from_slice(&[0x55; 64]); // what follows the payload in a real image
-        v
-    }
-
-    fn xz(data: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut c = std::process::Command::new("xz")
-            .args(["-c", "--check=crc32"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("xz is installed by tools/setup.sh");
-        c.stdin.take().unwrap().write_all(data).unwrap();
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success());
-        out.stdout
-    }
-
-    #[test]
-    fn the_vmlinux_is_unpacked_from_an_xz_bzimage() {
-        let mut elf = b"\x7fELF".to_vec();
-        elf.extend((0..100_000u32).map(|i| (i * 7 % 251) as u8));
-        let mut payload = xz(&elf);
-        payload.extend_from_slice(&(elf.len() as u32).to_le_bytes()); // as the kernel does
-        assert_eq!(vmlinux_of(&fake_bzimage(&payload)), Ok(Some(elf)));
-    }
-
-    #[test]
-    fn other_kernels_are_kept_and_broken_ones_refused() {
-        assert_eq!(vmlinux_of(b"\x7fELF not a bzImage"), Ok(None));
-        // gzip payload: not unpacked here (libxenguest handles it).
-        assert_eq!(vmlinux_of(&fake_bzimage(&[0x1f, 0x8b, 8, 0])), Ok(None));
-        // An xz payload that is not ELF, and one cut short.
-        let not_elf = xz(b"hello");
-        assert!(vmlinux_of(&fake_bzimage(&not_elf))
-            .unwrap_err()
-            .contains("ELF"));
-        let cut = &xz(b"\x7fELF and more")[..20];
-        assert!(vmlinux_of(&fake_bzimage(cut))
-            .unwrap_err()
-            .contains("xz -dc"));
-        // A header whose payload lies outside the file.
-        let mut bz = fake_bzimage(b"x");
-        bz.truncate(1100);
-        bz[0x24c..0x250].copy_from_slice(&1000u32.to_le_bytes());
-        assert!(vmlinux_of(&bz).unwrap_err().contains("outside"));
     }
 
     #[test]
