@@ -249,3 +249,12 @@ pub fn pfn_to_mfn(pfn: u64) -> Option<u64> {
     // domain (it lies below the free regions, which never include it); pfn < nr_pages.
     Some(unsafe { read_volatile((base as *const u64).add(pfn as usize)) })
 }
+
+/// The frame number Xen and backends know pseudo-physical frame `pfn` by: the MFN for a PV
+/// guest (through the p2m list), the pfn itself (a GFN) for an auto-translated PVH guest.
+pub fn pfn_to_frame(pfn: u64) -> Option<u64> {
+    match crate::mode() {
+        crate::BootMode::Pv => pfn_to_mfn(pfn),
+        crate::BootMode::Pvh => Some(pfn),
+    }
+}
