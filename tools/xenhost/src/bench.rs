@@ -88,7 +88,7 @@ pub fn probe_script(kernel: &str) -> String {
     format!(
         r#"k={kernel}
 ready() {{ i=0; while [ $i -lt 120 ]; do grep -q MINIOS-READY /var/log/xen/console/guest-$1.log 2>/dev/null && return 0; xl list $1 >/dev/null 2>&1 || return 1; sleep 0.5; i=$((i+1)); done; return 1; }}
-probe() {{ n=mp-$1-$3; {{ echo "name="$n""; echo "type="$2""; echo "kernel="$k""; echo "memory=$3"; echo "vcpus=1"; [ -n "$4" ] && echo "shadow_memory=$4"; echo 'on_poweroff="destroy"'; echo 'on_crash="preserve"'; echo 'on_reboot="preserve"'; }} > /tmp/$n.cfg; rm -f /var/log/xen/console/guest-$n.log; if xl create /tmp/$n.cfg > /tmp/$n.out 2>&1 && ready $n; then echo "PROBE $1 memory=$3 BOOTS"; else echo "PROBE $1 memory=$3 FAILS $(grep -v ^Parsing /tmp/$n.out | tail -1)"; fi; xl destroy $n 2>/dev/null; true; }}
+probe() {{ n=mp-$1-$3; {{ printf 'name="%s"\ntype="%s"\nkernel="%s"\nmemory=%s\nvcpus=1\n' $n $2 $k $3; [ -n "$4" ] && echo "shadow_memory=$4"; echo 'on_poweroff="destroy"'; echo 'on_crash="preserve"'; echo 'on_reboot="preserve"'; }} > /tmp/$n.cfg; rm -f /var/log/xen/console/guest-$n.log; if xl create /tmp/$n.cfg > /tmp/$n.out 2>&1 && ready $n; then echo "PROBE $1 memory=$3 BOOTS"; else echo "PROBE $1 memory=$3 FAILS $(grep -i -m2 'error\|fail' /tmp/$n.out | tr '\n' ' ')"; fi; xl destroy $n 2>/dev/null; true; }}
 for m in {mems}; do probe pv pv $m; done
 for m in {mems}; do probe pvh pvh $m; done
 for m in {mems}; do probe pvh-shadow0 pvh $m 0; done
@@ -274,8 +274,8 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
         );
     }
     if let Some(p) = &probe {
-        let out = std::fs::read_to_string(run.share().join(p.dir()).join("output"))
-            .unwrap_or_default();
+        let out =
+            std::fs::read_to_string(run.share().join(p.dir()).join("output")).unwrap_or_default();
         let tried = PROBE_MEMORY_MIB.map(|m| m.to_string()).join(", ");
         for (mode, what) in [
             ("pv", "PV"),
@@ -364,7 +364,11 @@ mod tests {
                    PROBE pvh memory=1 FAILS x\nPROBE pvh memory=2 BOOTS\n\
                    PROBE pvh memory=3 BOOTS\nPROBE pvh-shadow0 memory=3 FAILS\n";
         assert_eq!(smallest_booting(out, "pv"), Some(4));
-        assert_eq!(smallest_booting(out, "pvh"), Some(2), "pvh-shadow0 is another mode");
+        assert_eq!(
+            smallest_booting(out, "pvh"),
+            Some(2),
+            "pvh-shadow0 is another mode"
+        );
         assert_eq!(smallest_booting(out, "pvh-shadow0"), None);
         assert!(probe_script("/k").contains("for m in 1 2 3 4; do probe pvh pvh $m; done"));
     }
