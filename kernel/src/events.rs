@@ -17,14 +17,14 @@ use crate::println;
 static EVTCHN: spin::Mutex<Option<EventChannels<Xen>>> = spin::Mutex::new(None);
 
 /// Pages for ABI structures (FIFO event array and control block, 3-level bitmaps), from the
-/// kernel's page allocator, named to Xen by machine frame (a PV guest's "gfn").
+/// kernel's page allocator, named to Xen by frame number (PV: the MFN; PVH: the GFN).
 struct KernelPages;
 
 impl PageSource for KernelPages {
     fn alloc_shared_page(&mut self) -> Option<SharedPage> {
         let page = crate::boot::alloc_page()?;
         let pfn = arch::virt_to_pfn(page);
-        let gfn = arch::mm::pfn_to_mfn(pfn)?;
+        let gfn = arch::mm::pfn_to_frame(pfn)?;
         Some(SharedPage {
             words: arch::page_into_words(page),
             gfn,

@@ -26,9 +26,9 @@ pub(crate) fn init(frames: usize) {
         Err(e) => panic!("cannot set up the grant table: {e}"),
     };
     let mut mapped = Vec::with_capacity(n);
-    for &mfn in &mfns[..n] {
+    for (i, &mfn) in mfns[..n].iter().enumerate() {
         let page = crate::boot::alloc_page().expect("a page for a grant-table frame");
-        match arch::gnttab::map_frame(page, mfn) {
+        match arch::gnttab::map_frame(page, i, mfn) {
             Ok(f) => mapped.push(f),
             Err(e) => panic!("cannot map grant-table frame {mfn:#x}: {e}"),
         }
@@ -41,9 +41,9 @@ pub(crate) fn init(frames: usize) {
     *TABLE.lock() = Some(table);
 }
 
-/// The frame number Xen and backends know a page by (its MFN, for a PV guest).
+/// The frame number Xen and backends know a page by (PV: its MFN; PVH: its GFN).
 pub fn frame_of(page: &Page) -> u64 {
-    arch::mm::pfn_to_mfn(arch::virt_to_pfn(page)).expect("a page of ours has an MFN")
+    arch::mm::pfn_to_frame(arch::virt_to_pfn(page)).expect("a page of ours has a frame number")
 }
 
 /// Grants `domid` access to `page`; the page comes back only through [`revoke`].

@@ -20,6 +20,7 @@ pub mod consts;
 pub mod evtchn_fifo;
 pub mod flags;
 pub mod grant_table;
+pub mod hvm;
 pub mod hypercall;
 pub mod xen;
 pub mod xs_wire;

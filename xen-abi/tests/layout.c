@@ -36,6 +36,12 @@
 #include <xen/grant_table.h>
 #include <xen/sched.h>
 #include <xen/version.h>
+#include <xen/elfnote.h>
+#include <xen/memory.h>
+#include <xen/arch-x86/cpuid.h>
+#include <xen/arch-x86/hvm/start_info.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/hvm/params.h>
 #include <xen/io/console.h>
 #include <xen/io/ring.h>
 #include <xen/io/xenbus.h>
@@ -604,6 +610,66 @@ int main(void)
     VALUE("TI_SET_DPL(0)", ti_set_dpl(0));
     VALUE("TI_SET_DPL(3)", ti_set_dpl(3));
     VALUE("TI_SET_IF(1)", ti_set_if(1));
+
+    /* PVH / HVM: arch-x86/hvm/start_info.h, hvm/params.h, hvm/hvm_op.h, memory.h,
+     * arch-x86/cpuid.h, elfnote.h */
+#define S struct hvm_start_info
+    TYPE("hvm_start_info", S);
+    FIELD("hvm_start_info", S, magic);
+    FIELD("hvm_start_info", S, version);
+    FIELD("hvm_start_info", S, flags);
+    FIELD("hvm_start_info", S, nr_modules);
+    FIELD("hvm_start_info", S, modlist_paddr);
+    FIELD("hvm_start_info", S, cmdline_paddr);
+    FIELD("hvm_start_info", S, rsdp_paddr);
+    FIELD("hvm_start_info", S, memmap_paddr);
+    FIELD("hvm_start_info", S, memmap_entries);
+    FIELD("hvm_start_info", S, reserved);
+#undef S
+#define S struct hvm_memmap_table_entry
+    TYPE("hvm_memmap_table_entry", S);
+    FIELD("hvm_memmap_table_entry", S, addr);
+    FIELD("hvm_memmap_table_entry", S, size);
+    FIELD("hvm_memmap_table_entry", S, type);
+    FIELD("hvm_memmap_table_entry", S, reserved);
+#undef S
+#define S struct xen_hvm_param
+    TYPE("xen_hvm_param", S);
+    FIELD("xen_hvm_param", S, domid);
+    FIELD("xen_hvm_param", S, pad);
+    FIELD("xen_hvm_param", S, index);
+    FIELD("xen_hvm_param", S, value);
+#undef S
+#define S struct xen_add_to_physmap
+    TYPE("xen_add_to_physmap", S);
+    FIELD("xen_add_to_physmap", S, domid);
+    FIELD("xen_add_to_physmap", S, size);
+    FIELD("xen_add_to_physmap", S, space);
+    FIELD("xen_add_to_physmap", S, idx);
+    FIELD("xen_add_to_physmap", S, gpfn);
+#undef S
+    CONST(XEN_HVM_START_MAGIC_VALUE);
+    CONST(XEN_ELFNOTE_PHYS32_ENTRY);
+    CONST(XEN_HVM_MEMMAP_TYPE_RAM);
+    CONST(XEN_HVM_MEMMAP_TYPE_RESERVED);
+    CONST(XEN_HVM_MEMMAP_TYPE_ACPI);
+    CONST(HVMOP_set_param);
+    CONST(HVMOP_get_param);
+    CONST(HVM_PARAM_CALLBACK_IRQ);
+    CONST(HVM_PARAM_STORE_PFN);
+    CONST(HVM_PARAM_STORE_EVTCHN);
+    CONST(HVM_PARAM_CONSOLE_PFN);
+    CONST(HVM_PARAM_CONSOLE_EVTCHN);
+    CONST(HVM_PARAM_CALLBACK_IRQ_TYPE_MASK);
+    CONST(HVM_PARAM_CALLBACK_TYPE_VECTOR);
+    CONST(XENMEM_add_to_physmap);
+    CONST(XENMEM_current_reservation);
+    CONST(XENMAPSPACE_shared_info);
+    CONST(XENMAPSPACE_grant_table);
+    CONST(XEN_CPUID_FIRST_LEAF);
+    CONST(XEN_CPUID_SIGNATURE_EBX);
+    CONST(XEN_CPUID_SIGNATURE_ECX);
+    CONST(XEN_CPUID_SIGNATURE_EDX);
 
     printf("end %lu\n", nr_facts);
     if (fflush(stdout) != 0 || ferror(stdout))

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xen_abi::{console, consts, evtchn_fifo, flags, grant_table, hypercall, xen, xs_wire};
+use xen_abi::{console, consts, evtchn_fifo, flags, grant_table, hvm, hypercall, xen, xs_wire};
 
 /// Where Debian's libxen-dev puts the Xen public headers.
 const XEN_INCLUDE_DIR: &str = "/usr/include/xen";
@@ -606,6 +606,61 @@ fn rust_side() -> RustSide {
     flag!(s, flags::TrapFlags::DPL0 as "TI_SET_DPL(0)");
     flag!(s, flags::TrapFlags::DPL3 as "TI_SET_DPL(3)");
     flag!(s, flags::TrapFlags::MASK_EVENTS as "TI_SET_IF(1)");
+
+    // PVH / HVM (hvm.rs)
+    layout!(s, hvm::HvmStartInfo as "hvm_start_info" {
+        magic as "magic",
+        version as "version",
+        flags as "flags",
+        nr_modules as "nr_modules",
+        modlist_paddr as "modlist_paddr",
+        cmdline_paddr as "cmdline_paddr",
+        rsdp_paddr as "rsdp_paddr",
+        memmap_paddr as "memmap_paddr",
+        memmap_entries as "memmap_entries",
+        reserved as "reserved",
+    });
+    layout!(s, hvm::HvmMemmapTableEntry as "hvm_memmap_table_entry" {
+        addr as "addr",
+        size as "size",
+        ty as "type",
+        reserved as "reserved",
+    });
+    layout!(s, hvm::XenHvmParam as "xen_hvm_param" {
+        domid as "domid",
+        pad as "pad",
+        index as "index",
+        value as "value",
+    });
+    layout!(s, hvm::XenAddToPhysmap as "xen_add_to_physmap" {
+        domid as "domid",
+        size as "size",
+        space as "space",
+        idx as "idx",
+        gpfn as "gpfn",
+    });
+    constant!(s, hvm::XEN_HVM_START_MAGIC_VALUE as "XEN_HVM_START_MAGIC_VALUE");
+    constant!(s, hvm::XEN_ELFNOTE_PHYS32_ENTRY as "XEN_ELFNOTE_PHYS32_ENTRY");
+    constant!(s, hvm::XEN_HVM_MEMMAP_TYPE_RAM as "XEN_HVM_MEMMAP_TYPE_RAM");
+    constant!(s, hvm::XEN_HVM_MEMMAP_TYPE_RESERVED as "XEN_HVM_MEMMAP_TYPE_RESERVED");
+    constant!(s, hvm::XEN_HVM_MEMMAP_TYPE_ACPI as "XEN_HVM_MEMMAP_TYPE_ACPI");
+    constant!(s, hvm::HVMOP_SET_PARAM as "HVMOP_set_param");
+    constant!(s, hvm::HVMOP_GET_PARAM as "HVMOP_get_param");
+    constant!(s, hvm::HVM_PARAM_CALLBACK_IRQ as "HVM_PARAM_CALLBACK_IRQ");
+    constant!(s, hvm::HVM_PARAM_STORE_PFN as "HVM_PARAM_STORE_PFN");
+    constant!(s, hvm::HVM_PARAM_STORE_EVTCHN as "HVM_PARAM_STORE_EVTCHN");
+    constant!(s, hvm::HVM_PARAM_CONSOLE_PFN as "HVM_PARAM_CONSOLE_PFN");
+    constant!(s, hvm::HVM_PARAM_CONSOLE_EVTCHN as "HVM_PARAM_CONSOLE_EVTCHN");
+    constant!(s, hvm::HVM_PARAM_CALLBACK_IRQ_TYPE_MASK as "HVM_PARAM_CALLBACK_IRQ_TYPE_MASK");
+    constant!(s, hvm::HVM_PARAM_CALLBACK_TYPE_VECTOR as "HVM_PARAM_CALLBACK_TYPE_VECTOR");
+    constant!(s, hvm::XENMEM_ADD_TO_PHYSMAP as "XENMEM_add_to_physmap");
+    constant!(s, hvm::XENMEM_CURRENT_RESERVATION as "XENMEM_current_reservation");
+    constant!(s, hvm::XENMAPSPACE_SHARED_INFO as "XENMAPSPACE_shared_info");
+    constant!(s, hvm::XENMAPSPACE_GRANT_TABLE as "XENMAPSPACE_grant_table");
+    constant!(s, hvm::XEN_CPUID_FIRST_LEAF as "XEN_CPUID_FIRST_LEAF");
+    constant!(s, hvm::XEN_CPUID_SIGNATURE_EBX as "XEN_CPUID_SIGNATURE_EBX");
+    constant!(s, hvm::XEN_CPUID_SIGNATURE_ECX as "XEN_CPUID_SIGNATURE_ECX");
+    constant!(s, hvm::XEN_CPUID_SIGNATURE_EDX as "XEN_CPUID_SIGNATURE_EDX");
 
     s
 }

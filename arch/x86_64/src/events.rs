@@ -1,14 +1,34 @@
-//! The PV "interrupt flag": `vcpu_info.evtchn_upcall_mask` (1 = event upcalls blocked).
+//! The guest's "interrupt flag" for event upcalls, the same interface in both modes.
 //!
-//! `cli`/`sti` do not exist for a PV guest; the mask byte is the interrupt flag. Xen sets it on
-//! every event-callback entry and `HYPERVISOR_iret` restores it from the saved RFLAGS.IF.
+//! PV: `cli`/`sti` do not exist; `vcpu_info.evtchn_upcall_mask` (1 = upcalls blocked) is the
+//! interrupt flag. Xen sets it on every event-callback entry and `HYPERVISOR_iret` restores it
+//! from the saved RFLAGS.IF.
+//!
+//! PVH: upcalls are a real interrupt (the callback vector), so the flag is RFLAGS.IF: `cli` and
+//! `sti`. Xen injects the vector whenever `evtchn_upcall_pending` is set and IF=1 (the mask
+//! byte is not consulted), so enabling needs no "force" step: a pending upcall is taken as
+//! soon as IF is 1.
 
+use core::arch::asm;
 use core::sync::atomic::{compiler_fence, Ordering};
 
-use crate::{hypercall, time};
+use crate::{hypercall, time, BootMode};
+
+const RFLAGS_IF: u64 = 1 << 9;
+
+fn pvh() -> bool {
+    crate::mode() == BootMode::Pvh
+}
 
 /// Blocks event upcalls; returns whether they were enabled before.
 pub fn disable() -> bool {
+    if pvh() {
+        let flags: u64;
+        // SAFETY: reads RFLAGS and clears IF at CPL0 (PVH kernel); `pushfq` uses the stack,
+        // so `nostack` is not claimed; the asm is a compiler barrier (no `nomem`).
+        unsafe { asm!("pushfq", "pop {}", "cli", out(reg) flags) };
+        return flags & RFLAGS_IF != 0;
+    }
     let Some(s) = time::shared_info() else {
         return false;
     };
@@ -17,9 +37,14 @@ pub fn disable() -> bool {
     was
 }
 
-/// Enables event upcalls; if one became pending while they were blocked, has Xen deliver it
-/// now (any hypercall returns through Xen's event check).
+/// Enables event upcalls; if one became pending while they were blocked, it runs now.
 pub fn enable() {
+    if pvh() {
+        // SAFETY: sets IF at CPL0 (PVH kernel) with the IDT installed; a barrier for the
+        // compiler (no `nomem`), so no access moves out of the blocked section.
+        unsafe { asm!("sti", options(nostack)) };
+        return;
+    }
     let Some(s) = time::shared_info() else {
         return;
     };
@@ -50,8 +75,11 @@ pub fn without_events<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Makes Xen deliver pending events now (Mini-OS's `force_evtchn_callback`): the cheapest
-/// hypercall, on whose return Xen runs the upcall if events are enabled and pending.
+/// Makes Xen deliver pending events now (Mini-OS's `force_evtchn_callback`). PV: the
+/// cheapest hypercall, on whose return Xen runs the upcall if events are enabled and pending.
+/// PVH: nothing to do; the vector is injected whenever one is pending and IF is 1.
 pub fn force_upcall() {
-    let _ = hypercall::xen_version();
+    if !pvh() {
+        let _ = hypercall::xen_version();
+    }
 }

@@ -1,5 +1,6 @@
 //! Grant-table frames: `GNTTABOP_query_size`, `GNTTABOP_setup_table`, and mapping the frames
-//! Xen returns (machine frames, for a PV guest) into our address space.
+//! Xen returns (machine frames, for a PV guest) into our address space; on PVH the frames are
+//! placed at GFNs of ours with `XENMEM_add_to_physmap`.
 
 use xen_abi::consts::uvmf;
 use xen_abi::consts::{hypercall_nr as nr, DOMID_SELF};
@@ -101,23 +102,39 @@ pub fn setup_table(n: usize) -> Result<([u64; MAX_FRAMES], usize), GnttabSetupEr
     Ok((list, n))
 }
 
-/// Maps grant-table frame `mfn` over `page` (whose own frame is given up for good) and returns
-/// it as the shared entry array.
+/// Maps grant-table frame number `index` (whose frame `setup_table` reported as `mfn`) over
+/// `page` (whose own frame is given up for good) and returns it as the shared entry array.
+/// PV: `update_va_mapping` of the machine frame over the page's address. PVH:
+/// `XENMEM_add_to_physmap(XENMAPSPACE_grant_table, index)` at the page's GFN (identity map).
 pub fn map_frame(
     page: &'static mut Page,
+    index: usize,
     mfn: u64,
 ) -> Result<&'static [GrantEntryV1; GRANT_ENTRIES_V1_PER_FRAME], XenError> {
     let va = page as *mut Page as u64;
-    let pte = (mfn << xen_abi::PAGE_SHIFT)
-        | (PteFlags::PRESENT
-            | PteFlags::RW
-            | PteFlags::USER
-            | PteFlags::ACCESSED
-            | PteFlags::DIRTY)
-            .bits();
-    // SAFETY: `page` is ours for good (moved in); after the call its address maps the
-    // grant-table frame, which Xen keeps for the life of the domain.
-    unsafe { crate::hypercall::update_va_mapping(va, pte, uvmf::INVLPG) }?;
+    if crate::mode() == crate::BootMode::Pvh {
+        // SAFETY: `page` is ours for good (moved in); after the call its GFN (== its address
+        // under the identity map) is the grant-table frame, which Xen keeps for the life of
+        // the domain; the RAM page that was there goes back to Xen.
+        unsafe {
+            crate::hypercall::add_to_physmap(
+                xen_abi::hvm::XENMAPSPACE_GRANT_TABLE,
+                index as u64,
+                va >> xen_abi::PAGE_SHIFT,
+            )
+        }?;
+    } else {
+        let pte = (mfn << xen_abi::PAGE_SHIFT)
+            | (PteFlags::PRESENT
+                | PteFlags::RW
+                | PteFlags::USER
+                | PteFlags::ACCESSED
+                | PteFlags::DIRTY)
+                .bits();
+        // SAFETY: `page` is ours for good (moved in); after the call its address maps the
+        // grant-table frame, which Xen keeps for the life of the domain.
+        unsafe { crate::hypercall::update_va_mapping(va, pte, uvmf::INVLPG) }?;
+    }
     // SAFETY: the VA now maps the grant frame: 4096 bytes = 512 entries, every field atomic.
     Ok(unsafe { &*(va as *const [GrantEntryV1; GRANT_ENTRIES_V1_PER_FRAME]) })
 }

@@ -10,6 +10,7 @@ use core::arch::{asm, global_asm};
 
 use xen_abi::consts::{consoleio, evtchnop, hypercall_nr as nr, schedop, xenver};
 use xen_abi::consts::{DOMID_SELF, HYPERCALL_STUB_SIZE};
+use xen_abi::hvm::{self, XenAddToPhysmap, XenHvmParam};
 use xen_abi::{CallbackRegister, EvtchnSend, MmuUpdate, SchedShutdown, TrapInfo, XenExtraversion};
 use xen_hal::{Port, XenError};
 
@@ -104,9 +105,21 @@ pub fn sched_yield() {
     unsafe { hypercall(nr::SCHED_OP, schedop::YIELD.into(), 0, 0, 0, 0) };
 }
 
-/// `SCHEDOP_block`: sleep until an event is pending. Xen unmasks event delivery first, so
-/// pending upcalls run when this returns.
+/// Sleeps until an event is pending, with event delivery enabled on the way (so pending
+/// upcalls run when this returns, and delivery stays enabled).
+///
+/// PV: `SCHEDOP_block`, which unmasks event delivery first. PVH: `sti; hlt`: with IF=0 Xen's
+/// `SCHEDOP_block` would not count a pending callback vector as a reason to wake (its check is
+/// "an interrupt the vCPU can take now"), so an event already pending would be slept through;
+/// `sti` holds interrupts off for one more instruction, and `hlt` then blocks in Xen until the
+/// vector can be injected, so no event slips between the check and the sleep.
 pub fn sched_block() {
+    if crate::mode() == crate::BootMode::Pvh {
+        // SAFETY: the PVH kernel runs at CPL0 with its IDT installed; enabling interrupts
+        // here is what the callers ask for (they restore their own state afterwards).
+        unsafe { asm!("sti", "hlt", options(nomem, nostack)) };
+        return;
+    }
     // SAFETY: block takes no argument.
     unsafe { hypercall(nr::SCHED_OP, schedop::BLOCK.into(), 0, 0, 0, 0) };
 }
@@ -253,4 +266,77 @@ pub unsafe fn event_channel_op<T>(cmd: u32, arg: &mut T) -> Result<u64, XenError
         )
     };
     check(r)
+}
+
+/// `HVMOP_get_param(DOMID_SELF, index)`.
+pub fn hvm_get_param(index: u32) -> Result<u64, XenError> {
+    let mut p = XenHvmParam {
+        domid: DOMID_SELF,
+        index,
+        ..Default::default()
+    };
+    // SAFETY: one xen_hvm_param, valid for reads and writes during the call.
+    let r = unsafe {
+        hypercall(
+            nr::HVM_OP,
+            hvm::HVMOP_GET_PARAM.into(),
+            core::ptr::addr_of_mut!(p) as u64,
+            0,
+            0,
+            0,
+        )
+    };
+    check(r).map(|_| p.value)
+}
+
+/// `HVMOP_set_param(DOMID_SELF, index, value)`.
+///
+/// # Safety
+/// The parameter must not break the kernel (e.g. a callback vector with no IDT gate).
+pub unsafe fn hvm_set_param(index: u32, value: u64) -> Result<(), XenError> {
+    let mut p = XenHvmParam {
+        domid: DOMID_SELF,
+        index,
+        value,
+        ..Default::default()
+    };
+    // SAFETY: one xen_hvm_param, valid for the call; the caller vouches for the effect.
+    let r = unsafe {
+        hypercall(
+            nr::HVM_OP,
+            hvm::HVMOP_SET_PARAM.into(),
+            core::ptr::addr_of_mut!(p) as u64,
+            0,
+            0,
+            0,
+        )
+    };
+    check(r).map(|_| ())
+}
+
+/// `XENMEM_add_to_physmap(DOMID_SELF, space, idx, gpfn)` (auto-translated guests): Xen maps
+/// the frame `idx` of `space` at guest frame `gpfn`, replacing (and freeing) the RAM there.
+///
+/// # Safety
+/// Nothing may rely on the previous contents of `gpfn`.
+pub unsafe fn add_to_physmap(space: u32, idx: u64, gpfn: u64) -> Result<(), XenError> {
+    let mut a = XenAddToPhysmap {
+        domid: DOMID_SELF,
+        size: 0,
+        space,
+        idx,
+        gpfn,
+    };
+    // SAFETY: one xen_add_to_physmap, valid for the call; the caller vouches for the effect.
+    let r = unsafe {
+        hypercall(
+            nr::MEMORY_OP,
+            hvm::XENMEM_ADD_TO_PHYSMAP.into(),
+            core::ptr::addr_of_mut!(a) as u64,
+            0,
+            0,
+            0,
+        )
+    };
+    check(r).map(|_| ())
 }

@@ -8,8 +8,11 @@
 //! traits that the protocol crates are written against.
 //!
 //! Boot contract: the entry code builds a [`BootInfo`] and calls the kernel's
-//! `minios_kernel_main(BootInfo) -> !`, which the `minios` crate defines. A PVH entry will
-//! produce the same `BootInfo`, so nothing after entry depends on how the guest was booted.
+//! `minios_kernel_main(BootInfo) -> !`, which the `minios` crate defines. One image has both
+//! entries: the PV entry ([`pv`], 64-bit, `rsi` = start_info) and the PVH entry ([`pvh`],
+//! 32-bit protected mode, `ebx` = hvm_start_info). Both produce the same `BootInfo`; what
+//! differs after entry (event masking, frame numbers, grant-frame mapping, blocking, the fault
+//! address) is chosen at run time from [`mode`], behind the same functions.
 #![no_std]
 
 pub mod events;
@@ -18,12 +21,14 @@ pub mod gnttab;
 pub mod hypercall;
 pub mod mm;
 pub mod pv;
+pub mod pvh;
 pub mod time;
 pub mod traps;
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
+use xen_abi::hvm::{HvmMemmapTableEntry, HvmStartInfo};
 use xen_abi::{SharedInfo, StartInfo, XenconsInterface, XenstoreDomainInterface};
 pub use xen_hal::{Port, XenError};
 
@@ -44,7 +49,8 @@ fn set_boot_console(ring: &'static XenconsInterface, port: Port) {
     BOOT_CONSOLE.store(ring as *const _ as *mut _, Ordering::Release);
 }
 
-/// Writes a message on the boot console (or through `console_io` if there is none yet).
+/// Writes a message on the boot console (or, if there is none yet, through `console_io` on
+/// PV and the 0xE9 debug port on PVH).
 pub fn early_print(msg: &str) {
     match boot_console() {
         Some((ring, port)) => {
@@ -52,6 +58,7 @@ pub fn early_print(msg: &str) {
             let _ = c.write_text(msg);
             let _ = c.flush();
         }
+        None if mode() == BootMode::Pvh => pvh::debugcon_write(msg.as_bytes()),
         None => {
             let _ = hypercall::console_io_write(msg.as_bytes());
         }
@@ -83,22 +90,52 @@ impl core::fmt::Debug for Page {
 pub enum BootMode {
     /// x86_64 paravirtualised guest (`type = "pv"`).
     Pv,
+    /// PVH guest (`type = "pvh"`): an HVM container entered in 32-bit protected mode, with
+    /// its own page tables, an IDT and the event callback vector; pfn == gfn.
+    Pvh,
 }
 
 impl core::fmt::Display for BootMode {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             BootMode::Pv => "PV",
+            BootMode::Pvh => "PVH",
         })
     }
+}
+
+/// 0 = PV (the default until an entry says otherwise), 1 = PVH.
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// How this guest was started (set once by the entry code, before anything else runs).
+pub fn mode() -> BootMode {
+    if MODE.load(Ordering::Relaxed) == 1 {
+        BootMode::Pvh
+    } else {
+        BootMode::Pv
+    }
+}
+
+fn set_mode(m: BootMode) {
+    MODE.store(
+        match m {
+            BootMode::Pv => 0,
+            BootMode::Pvh => 1,
+        },
+        Ordering::Relaxed,
+    );
 }
 
 /// What the entry code found, handed to the kernel once.
 #[derive(Debug)]
 pub struct BootInfo {
     pub mode: BootMode,
-    /// The PV start_info page (copied by the builder; never changes).
-    pub start_info: &'static StartInfo,
+    /// The PV start_info page (copied by the builder; never changes). `None` on PVH.
+    pub start_info: Option<&'static StartInfo>,
+    /// The PVH start-info block (never changes). `None` on PV.
+    pub hvm_start_info: Option<&'static HvmStartInfo>,
+    /// The PVH memory map from the start info (empty on PV).
+    pub memmap: &'static [HvmMemmapTableEntry],
     /// The shared_info page, mapped.
     pub shared_info: &'static SharedInfo,
     /// The console ring and its event channel.
@@ -109,9 +146,10 @@ pub struct BootInfo {
     pub cmdline: &'static str,
     /// Free pages, mapped and owned by the kernel from now on.
     pub free: [&'static mut [MaybeUninit<Page>]; 2],
-    /// Pages the domain owns in all (`nr_pages`).
+    /// Pages the domain owns in all (PV: `nr_pages`; PVH: the RAM pages of the memory map).
     pub nr_pages: u64,
-    /// Pages mapped by the bootstrap page tables (from address 0).
+    /// Pages mapped (PV: by the bootstrap page tables and `mm::extend`, from address 0;
+    /// PVH: RAM pages inside the 4 GiB identity map).
     pub mapped_pages: u64,
     /// Extent of the loaded image: `[start, end)` virtual addresses.
     pub image: (u64, u64),
@@ -165,7 +203,8 @@ pub fn page_into_words(page: &'static mut Page) -> &'static [AtomicU32; 1024] {
     unsafe { &*(page as *mut Page).cast::<[AtomicU32; 1024]>() }
 }
 
-/// The pseudo-physical frame number of a page (PV: virtual address == pseudo-physical).
+/// The pseudo-physical frame number of a page (PV: virtual address == pseudo-physical; PVH:
+/// identity map, virtual == guest-physical).
 pub fn virt_to_pfn<T>(p: &T) -> u64 {
     (p as *const T as u64) >> xen_abi::PAGE_SHIFT
 }

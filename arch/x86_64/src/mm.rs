@@ -239,8 +239,13 @@ pub(crate) fn set_p2m(mfn_list: u64, nr_pages: u64) {
     P2M.store(mfn_list, Ordering::Release);
 }
 
-/// Pseudo-physical frame to machine frame (what a PV guest gives Xen as a "gfn").
+/// Pseudo-physical frame to machine frame (what a PV guest gives Xen as a "gfn"). On PVH there
+/// is no p2m list and Xen and backends name our pages by GFN, which is the pfn: this returns
+/// the pfn then, so that callers written for PV stay correct (prefer [`pfn_to_frame`]).
 pub fn pfn_to_mfn(pfn: u64) -> Option<u64> {
+    if crate::mode() == crate::BootMode::Pvh {
+        return Some(pfn);
+    }
     let base = P2M.load(Ordering::Acquire);
     if base == 0 || pfn >= P2M_LEN.load(Ordering::Acquire) {
         return None;
@@ -248,4 +253,10 @@ pub fn pfn_to_mfn(pfn: u64) -> Option<u64> {
     // SAFETY: the p2m list (`u64[nr_pages]`) is mapped at `mfn_list` for the life of the
     // domain (it lies below the free regions, which never include it); pfn < nr_pages.
     Some(unsafe { read_volatile((base as *const u64).add(pfn as usize)) })
+}
+
+/// The frame number Xen and backends know pseudo-physical frame `pfn` by: the MFN for a PV
+/// guest (through the p2m list), the pfn itself (a GFN) for an auto-translated PVH guest.
+pub fn pfn_to_frame(pfn: u64) -> Option<u64> {
+    pfn_to_mfn(pfn)
 }

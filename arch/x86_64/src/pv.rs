@@ -1,4 +1,5 @@
-//! The x86_64 PV entry: Xen ELF notes, `_start`, and the Rust side of PV boot.
+//! The x86_64 PV entry: Xen ELF notes (with the PVH note too), `_start`, and the Rust side
+//! of PV boot.
 //!
 //! Xen (libxenguest) loads the image by its ELF notes, builds a 1:1 bootstrap mapping of the
 //! first pages of pseudo-physical memory at virtual address 0 (VIRT_BASE 0), and enters
@@ -47,6 +48,13 @@ global_asm!(
     "xen_note_quad 1, _start",        // ENTRY
     "xen_note_quad 3, 0",             // VIRT_BASE
     "xen_note_quad 4, 0",             // PADDR_OFFSET
+    // PHYS32_ENTRY: the same image boots as PVH from the 32-bit entry (pvh.rs).
+    "    .balign 4",
+    "    .long 4, 4, 18",
+    "    .asciz \"Xen\"",
+    "    .balign 4",
+    "    .long minios_pvh_start32",
+    "    .balign 4",
     ".popsection",
     // The kernel stack and the page shared_info gets mapped over.
     ".pushsection .bss.minios_boot, \"aw\", @nobits",
@@ -56,6 +64,7 @@ global_asm!(
     ".skip 4096",
     "minios_boot_stack:",
     ".skip {stack_size}",
+    ".global minios_boot_stack_top",
     "minios_boot_stack_top:",
     ".popsection",
     ".pushsection .text.boot, \"ax\"",
@@ -113,6 +122,7 @@ fn find_console(si: &'static StartInfo) {
 
 /// Rust side of PV boot, called once by `_start` on the kernel stack.
 extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
+    crate::set_mode(BootMode::Pv);
     let _ = hypercall::console_io_write(b"Mini-OS-rs: PV entry\n");
     // SAFETY: Xen passes a valid, page-aligned start_info in rsi; nothing writes it later.
     let si: &'static StartInfo = unsafe { &*si };
@@ -181,7 +191,9 @@ extern "C" fn pv_start(si: *const StartInfo, entry_tsc: u64) -> ! {
 
     let boot = BootInfo {
         mode: BootMode::Pv,
-        start_info: si,
+        start_info: Some(si),
+        hvm_start_info: None,
+        memmap: &[],
         shared_info: shared,
         console: (console, si.console.evtchn),
         store: (store, si.store_evtchn),

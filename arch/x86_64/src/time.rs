@@ -65,7 +65,59 @@ pub fn ack_upcall() {
     }
 }
 
-/// The faulting address of the last page fault (Xen stores it in `vcpu_info.arch.cr2`).
+/// PV: the faulting address of the last page fault (Xen stores it in `vcpu_info.arch.cr2`).
 pub(crate) fn fault_address() -> u64 {
     vcpu0().map_or(0, |v| v.arch.cr2.load(Ordering::Acquire))
+}
+
+/// How Xen presents the TSC to a PVH guest (Xen's CPUID leaf base+3, sub-leaf 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TscInfo {
+    /// Every `rdtsc` traps into Xen and is emulated (vtsc).
+    pub emulated: bool,
+    /// The domain's `tsc_mode` (0 default, 1 always emulate, 2 native, 3 native paravirt).
+    pub mode: u32,
+    /// The guest TSC frequency in kHz.
+    pub khz: u32,
+}
+
+static TSC_INFO: spin_once::Once = spin_once::Once::new();
+
+mod spin_once {
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// Set-once storage of a [`super::TscInfo`], packed in one word (bit 63: set).
+    pub struct Once(AtomicU64);
+
+    impl Once {
+        pub const fn new() -> Self {
+            Self(AtomicU64::new(0))
+        }
+
+        pub fn set(&self, t: super::TscInfo) {
+            let v = (1 << 63)
+                | (u64::from(t.emulated) << 62)
+                | (u64::from(t.mode & 0x3fff_ffff) << 32)
+                | u64::from(t.khz);
+            self.0.store(v, Ordering::Release);
+        }
+
+        pub fn get(&self) -> Option<super::TscInfo> {
+            let v = self.0.load(Ordering::Acquire);
+            (v >> 63 == 1).then_some(super::TscInfo {
+                emulated: v & (1 << 62) != 0,
+                mode: ((v >> 32) & 0x3fff_ffff) as u32,
+                khz: v as u32,
+            })
+        }
+    }
+}
+
+pub(crate) fn set_tsc_info(t: TscInfo) {
+    TSC_INFO.set(t);
+}
+
+/// PVH: how Xen presents the TSC (None on PV, where Xen's CPUID leaves are not read).
+pub fn tsc_info() -> Option<TscInfo> {
+    TSC_INFO.get()
 }

@@ -1,4 +1,13 @@
-//! PV trap table, event and failsafe callbacks.
+//! Exceptions and events: the PV trap table with the event and failsafe callbacks, and the
+//! PVH IDT with the event callback vector.
+//!
+//! PVH: the CPU pushes `ss, rsp, rflags, cs, rip[, error code]` (no rcx/r11), so the IDT stubs
+//! push a zero error code where there is none and the vector, and join `minios_idt_common`,
+//! which builds the same [`TrapFrame`], calls the same [`trap_dispatch`] and returns with
+//! `iretq`. The event upcall arrives as vector [`CALLBACK_VECTOR`] through an interrupt gate
+//! (IF=0 inside); it needs no EOI, and the handler clears `evtchn_upcall_pending` before the
+//! `iretq` sets IF again (or Xen would inject the vector again at once).
+//!
 //!
 //! Xen delivers an exception or event by pushing, on the current guest stack rounded down to
 //! 16 bytes, `rcx, r11, [error code,] rip, cs, rflags, rsp, ss` and jumping to the handler.
@@ -10,7 +19,7 @@
 //! no critical region to fix up (Mini-OS's `scrit`/`ecrit`).
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use xen_abi::consts::{callbacktype, hypercall_nr};
 use xen_abi::TrapInfo;
@@ -24,6 +33,10 @@ pub const VECTOR_EVENT: u64 = u64::MAX;
 pub const VECTOR_FAILSAFE: u64 = u64::MAX - 1;
 /// Entries of the trap table, including the terminating zero entry.
 const TRAP_TABLE_LEN: usize = 18;
+/// PVH: the IDT vector Xen delivers event upcalls on (`HVM_PARAM_CALLBACK_IRQ`, vector type).
+pub const CALLBACK_VECTOR: u8 = 32;
+/// PVH: the 64-bit code selector of the entry GDT (pvh.rs).
+const PVH_CS: u16 = 0x08;
 
 global_asm!(
     ".macro minios_zero_entry name, vec",
@@ -149,6 +162,175 @@ global_asm!(
     options(att_syntax),
 );
 
+global_asm!(
+    ".macro minios_idt_zero name, vec",
+    "\\name:",
+    "    push $0",
+    "    push $\\vec",
+    "    jmp minios_idt_common",
+    ".endm",
+    ".macro minios_idt_err name, vec",
+    "\\name:",
+    "    push $\\vec",
+    "    jmp minios_idt_common",
+    ".endm",
+    ".pushsection .text.minios_idt, \"ax\"",
+    "minios_idt_zero minios_idt_de, 0",
+    "minios_idt_zero minios_idt_db, 1",
+    "minios_idt_zero minios_idt_nmi, 2",
+    "minios_idt_zero minios_idt_bp, 3",
+    "minios_idt_zero minios_idt_of, 4",
+    "minios_idt_zero minios_idt_br, 5",
+    "minios_idt_zero minios_idt_ud, 6",
+    "minios_idt_zero minios_idt_nm, 7",
+    "minios_idt_err minios_idt_df, 8",
+    "minios_idt_zero minios_idt_cso, 9",
+    "minios_idt_err minios_idt_ts, 10",
+    "minios_idt_err minios_idt_np, 11",
+    "minios_idt_err minios_idt_ss, 12",
+    "minios_idt_err minios_idt_gp, 13",
+    "minios_idt_err minios_idt_pf, 14",
+    "minios_idt_zero minios_idt_mf, 16",
+    "minios_idt_err minios_idt_ac, 17",
+    "minios_idt_zero minios_idt_mc, 18",
+    "minios_idt_zero minios_idt_xm, 19",
+    "minios_idt_zero minios_idt_callback, -1",
+    "minios_idt_common:",
+    "    push %rax",
+    "    push %rbx",
+    "    push %rcx",
+    "    push %rdx",
+    "    push %rsi",
+    "    push %rdi",
+    "    push %rbp",
+    "    push %r8",
+    "    push %r9",
+    "    push %r10",
+    "    push %r11",
+    "    push %r12",
+    "    push %r13",
+    "    push %r14",
+    "    push %r15",
+    "    mov %rsp, %rdi",
+    "    mov %rsp, %rbx",
+    "    and $-16, %rsp",
+    "    cld",
+    "    call {dispatch}",
+    "    mov %rbx, %rsp",
+    "    pop %r15",
+    "    pop %r14",
+    "    pop %r13",
+    "    pop %r12",
+    "    pop %r11",
+    "    pop %r10",
+    "    pop %r9",
+    "    pop %r8",
+    "    pop %rbp",
+    "    pop %rdi",
+    "    pop %rsi",
+    "    pop %rdx",
+    "    pop %rcx",
+    "    pop %rbx",
+    "    pop %rax",
+    "    add $16, %rsp", // vector, error code
+    "    iretq",
+    ".popsection",
+    dispatch = sym trap_dispatch,
+    options(att_syntax),
+);
+
+extern "C" {
+    fn minios_idt_de();
+    fn minios_idt_db();
+    fn minios_idt_nmi();
+    fn minios_idt_bp();
+    fn minios_idt_of();
+    fn minios_idt_br();
+    fn minios_idt_ud();
+    fn minios_idt_nm();
+    fn minios_idt_df();
+    fn minios_idt_cso();
+    fn minios_idt_ts();
+    fn minios_idt_np();
+    fn minios_idt_ss();
+    fn minios_idt_gp();
+    fn minios_idt_pf();
+    fn minios_idt_mf();
+    fn minios_idt_ac();
+    fn minios_idt_mc();
+    fn minios_idt_xm();
+    fn minios_idt_callback();
+}
+
+/// The PVH IDT: 256 gates of two words each, written once before `lidt`.
+#[repr(C, align(4096))]
+struct Idt([AtomicU64; 512]);
+
+static IDT: Idt = Idt([const { AtomicU64::new(0) }; 512]);
+
+/// A 64-bit interrupt gate (type 14, DPL 0, present) to `handler` in the PVH code segment.
+fn idt_gate(handler: u64) -> (u64, u64) {
+    let low = (handler & 0xffff)
+        | (u64::from(PVH_CS) << 16)
+        | (0x8e << 40)
+        | (((handler >> 16) & 0xffff) << 48);
+    (low, handler >> 32)
+}
+
+/// PVH: fills the IDT (exceptions 0-19 and the callback vector) and loads it. Runs first
+/// thing after the switch to long mode: until then any exception is a triple fault.
+pub(crate) fn init_idt() {
+    let gates: [(usize, unsafe extern "C" fn()); 20] = [
+        (0, minios_idt_de),
+        (1, minios_idt_db),
+        (2, minios_idt_nmi),
+        (3, minios_idt_bp),
+        (4, minios_idt_of),
+        (5, minios_idt_br),
+        (6, minios_idt_ud),
+        (7, minios_idt_nm),
+        (8, minios_idt_df),
+        (9, minios_idt_cso),
+        (10, minios_idt_ts),
+        (11, minios_idt_np),
+        (12, minios_idt_ss),
+        (13, minios_idt_gp),
+        (14, minios_idt_pf),
+        (16, minios_idt_mf),
+        (17, minios_idt_ac),
+        (18, minios_idt_mc),
+        (19, minios_idt_xm),
+        (usize::from(CALLBACK_VECTOR), minios_idt_callback),
+    ];
+    for (v, h) in gates {
+        let (lo, hi) = idt_gate(h as usize as u64);
+        IDT.0[2 * v].store(lo, Ordering::Relaxed);
+        IDT.0[2 * v + 1].store(hi, Ordering::Relaxed);
+    }
+    #[repr(C, packed)]
+    struct Idtr {
+        limit: u16,
+        base: u64,
+    }
+    let idtr = Idtr {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: core::ptr::addr_of!(IDT) as u64,
+    };
+    // SAFETY: the IDT is a static that lives for ever; every present gate points at a stub
+    // above that builds a TrapFrame and returns with iretq; the others are not present.
+    unsafe {
+        core::arch::asm!("lidt [{}]", in(reg) core::ptr::addr_of!(idtr), options(readonly, nostack));
+    }
+}
+
+/// PVH: the faulting address of a page fault (CR2).
+pub(crate) fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR2 at CPL0 has no side effect.
+    unsafe { core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
 extern "C" {
     static minios_trap_table: [TrapInfo; TRAP_TABLE_LEN];
     fn minios_hypervisor_callback();
@@ -234,7 +416,9 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             frame.rip
         ),
         v => {
-            let cr2 = if v == 14 {
+            let cr2 = if v == 14 && crate::mode() == crate::BootMode::Pvh {
+                read_cr2()
+            } else if v == 14 {
                 crate::time::fault_address()
             } else {
                 0

@@ -1,6 +1,9 @@
-//! `xenhost bench <kernel> <xl-cfg> [--runs N]`: the size of a guest image (file, stripped
-//! file, loaded extent) and its boot time over N runs in one boot of the Xen host, printed
-//! next to the C Mini-OS reference figures as ratios.
+//! `xenhost bench <kernel> <xl-cfg> [<pvh-xl-cfg>] [--runs N]`: the size of a guest image
+//! (file, stripped file, loaded extent) and its boot time over N runs in one boot of the Xen
+//! host, printed next to the C Mini-OS reference figures as ratios. With a PVH config, the
+//! same image also boots N times as PVH (interleaved with the PV boots, so both see the same
+//! load), and dom0 first probes the smallest `memory=` at which it reaches its ready marker
+//! in each mode (PV; PVH with libxl's default paging pool; PVH with `shadow_memory = 0`).
 //!
 //! Boot time is measured two ways: from inside (`MINIOS-READY boot_us=<n>`, first instruction
 //! to ready by the guest's pvclock) and from outside (`xl create` start until the marker is in
@@ -10,6 +13,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use super::{boot_and_judge, open_image, out_dir, prepare, repo_root, Args, RunDir};
+use crate::job::Item;
 use crate::manifest::Case;
 
 /// C Mini-OS (upstream, PV, with its test app): stripped image size in bytes.
@@ -73,6 +77,38 @@ pub fn summary(v: &[u64]) -> Option<(u64, u64, u64)> {
     Some((s[s.len().checked_sub(1)? / 2], *s.first()?, *s.last()?))
 }
 
+/// The `memory=` values (MiB) the memory probe tries in each mode.
+pub const PROBE_MEMORY_MIB: [u32; 4] = [1, 2, 3, 4];
+
+/// The dom0 script of the memory probe: boots `kernel` (which must print `MINIOS-READY`) with
+/// each `memory=` of [`PROBE_MEMORY_MIB`] as PV, as PVH, and as PVH with `shadow_memory = 0`,
+/// printing one `PROBE <mode> memory=<m> BOOTS|FAILS` line each.
+pub fn probe_script(kernel: &str) -> String {
+    let mems = PROBE_MEMORY_MIB.map(|m| m.to_string()).join(" ");
+    format!(
+        r#"k={kernel}
+ready() {{ i=0; while [ $i -lt 120 ]; do grep -q MINIOS-READY /var/log/xen/console/guest-$1.log 2>/dev/null && return 0; xl list $1 >/dev/null 2>&1 || return 1; sleep 0.5; i=$((i+1)); done; return 1; }}
+probe() {{ n=mp-$1-$3; {{ printf 'name="%s"\ntype="%s"\nkernel="%s"\nmemory=%s\nvcpus=1\n' $n $2 $k $3; [ -n "$4" ] && echo "shadow_memory=$4"; echo 'on_poweroff="destroy"'; echo 'on_crash="preserve"'; echo 'on_reboot="preserve"'; }} > /tmp/$n.cfg; rm -f /var/log/xen/console/guest-$n.log; if xl create /tmp/$n.cfg > /tmp/$n.out 2>&1 && ready $n; then echo "PROBE $1 memory=$3 BOOTS"; else echo "PROBE $1 memory=$3 FAILS $(grep -i -m2 'error\|fail' /tmp/$n.out | tr '\n' ' ')"; fi; xl destroy $n 2>/dev/null; true; }}
+for m in {mems}; do probe pv pv $m; done
+for m in {mems}; do probe pvh pvh $m; done
+for m in {mems}; do probe pvh-shadow0 pvh $m 0; done
+"#
+    )
+}
+
+/// The smallest `memory=` a probe output (see [`probe_script`]) shows booting in `mode`.
+pub fn smallest_booting(output: &str, mode: &str) -> Option<u32> {
+    output
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("PROBE ")?.strip_prefix(mode)?;
+            let rest = rest.strip_prefix(" memory=")?;
+            let (m, verdict) = rest.split_once(' ')?;
+            verdict.starts_with("BOOTS").then(|| m.parse().ok())?
+        })
+        .min()
+}
+
 fn stripped_size(kernel: &Path, tmp: &Path) -> Result<u64, String> {
     let out = tmp.join("stripped.elf");
     let st = Command::new("objcopy")
@@ -88,9 +124,13 @@ fn stripped_size(kernel: &Path, tmp: &Path) -> Result<u64, String> {
 }
 
 pub fn cmd_bench(a: &Args) -> ExitCode {
-    let [kernel, config] = a.positional.as_slice() else {
-        eprintln!("usage: xenhost bench <kernel> <xl-cfg> [--runs N]");
-        return ExitCode::from(2);
+    let (kernel, config, pvh_config) = match a.positional.as_slice() {
+        [k, c] => (k, c, None),
+        [k, c, p] => (k, c, Some(p)),
+        _ => {
+            eprintln!("usage: xenhost bench <kernel> <xl-cfg> [<pvh-xl-cfg>] [--runs N]");
+            return ExitCode::from(2);
+        }
     };
     let runs = a.runs.unwrap_or(10) as usize;
     let root = repo_root();
@@ -124,23 +164,46 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
         }
     };
 
-    println!("[xenhost] bench: {runs} boots of {kernel} in one boot of the Xen host");
-    let cases: Vec<Case> = (0..runs)
-        .map(|i| {
-            Case::adhoc(
-                &format!("bench{i}"),
-                kernel.into(),
-                config.into(),
-                Some("MINIOS-READY boot_us=".into()),
-                60,
-            )
+    let modes: Vec<(&str, &String)> = std::iter::once(("PV", config))
+        .chain(pvh_config.map(|p| ("PVH", p)))
+        .collect();
+    println!(
+        "[xenhost] bench: {runs} boots of {kernel} as {} in one boot of the Xen host",
+        modes.iter().map(|m| m.0).collect::<Vec<_>>().join(" and ")
+    );
+    // Interleaved: PV, PVH, PV, PVH, ... so that both modes see the same load.
+    let cases: Vec<(usize, Case)> = (0..runs)
+        .flat_map(|i| {
+            modes.iter().enumerate().map(move |(m, (name, cfg))| {
+                (
+                    m,
+                    Case::adhoc(
+                        &format!("bench-{}{i}", name.to_lowercase()),
+                        kernel.into(),
+                        cfg.as_str().into(),
+                        Some("MINIOS-READY boot_us=".into()),
+                        60,
+                    ),
+                )
+            })
         })
         .collect();
     let prepared: Vec<_> = cases
         .iter()
         .enumerate()
-        .map(|(i, c)| prepare(&root, &run.share(), None, i + 1, c))
+        .map(|(i, (_, c))| prepare(&root, &run.share(), None, i + 1, c))
         .collect();
+    // The memory probe runs first, on the image prepared for the first case.
+    let probe = pvh_config.map(|_| Item::Exec {
+        dir: "memory-probe".into(),
+        command: probe_script("/mnt/host/case-1/kernel"),
+    });
+    if let Some(p) = &probe {
+        if let Err(e) = std::fs::create_dir_all(run.share().join(p.dir())) {
+            eprintln!("xenhost bench: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let img = match open_image() {
         Ok(i) => i,
         Err(e) => {
@@ -148,16 +211,8 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (report, judged) = boot_and_judge(&img, &a.opts, &run, &[], &prepared, false);
-    let inside: Vec<u64> = judged.iter().filter_map(|j| boot_us(&j.console)).collect();
-    let create: Vec<u64> = judged
-        .iter()
-        .filter_map(|j| j.outcome.as_ref()?.create_ms)
-        .collect();
-    let marker: Vec<u64> = judged
-        .iter()
-        .filter_map(|j| j.outcome.as_ref()?.marker_ms)
-        .collect();
+    let extra: Vec<Item> = probe.iter().cloned().collect();
+    let (report, judged) = boot_and_judge(&img, &a.opts, &run, &extra, &prepared, false);
     let failed = judged.iter().filter(|j| !j.verdict.pass).count();
 
     let kib = |b: u64| b as f64 / 1024.0;
@@ -184,9 +239,65 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
         ),
         None => println!("| {name} | no data | - | - |"),
     };
-    row("boot, entry to ready, in the guest", &inside, "us");
-    row("`xl create` (domain built, running)", &create, "ms");
-    row("`xl create` start to ready marker", &marker, "ms");
+    let mode_of: Vec<usize> = cases.iter().map(|c| c.0).collect();
+    let mut complete = true;
+    for (m, (mode, _)) in modes.iter().enumerate() {
+        let of_mode = || {
+            judged
+                .iter()
+                .zip(&mode_of)
+                .filter(move |(_, cm)| **cm == m)
+                .map(|(j, _)| j)
+        };
+        let inside: Vec<u64> = of_mode().filter_map(|j| boot_us(&j.console)).collect();
+        let create: Vec<u64> = of_mode()
+            .filter_map(|j| j.outcome.as_ref()?.create_ms)
+            .collect();
+        let marker: Vec<u64> = of_mode()
+            .filter_map(|j| j.outcome.as_ref()?.marker_ms)
+            .collect();
+        complete &= inside.len() == runs;
+        row(
+            &format!("{mode}: boot, entry to ready, in the guest"),
+            &inside,
+            "us",
+        );
+        row(
+            &format!("{mode}: `xl create` (domain built, running)"),
+            &create,
+            "ms",
+        );
+        row(
+            &format!("{mode}: `xl create` start to ready marker"),
+            &marker,
+            "ms",
+        );
+    }
+    if let Some(p) = &probe {
+        let out =
+            std::fs::read_to_string(run.share().join(p.dir()).join("output")).unwrap_or_default();
+        let tried = PROBE_MEMORY_MIB.map(|m| m.to_string()).join(", ");
+        for (mode, what) in [
+            ("pv", "PV"),
+            ("pvh", "PVH (default paging pool)"),
+            ("pvh-shadow0", "PVH, `shadow_memory = 0`"),
+        ] {
+            match smallest_booting(&out, mode) {
+                Some(m) => println!(
+                    "| smallest `memory=` that boots, {what} (tried {tried}) | {m} MiB | - | - |"
+                ),
+                None => {
+                    complete = false;
+                    println!(
+                        "| smallest `memory=` that boots, {what} (tried {tried}) | none | - | - |"
+                    )
+                }
+            }
+        }
+        for l in out.lines().filter(|l| l.starts_with("PROBE ")) {
+            println!("    {l}");
+        }
+    }
     println!();
     println!(
         "Xen host: QEMU TCG, host boot {}; run directory {}",
@@ -195,9 +306,10 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
             .map_or_else(|| "-".into(), |d| format!("{:.1} s", d.as_secs_f64())),
         run.dir.display()
     );
-    if failed > 0 || report.error.is_some() || inside.len() != runs {
+    if failed > 0 || report.error.is_some() || !complete {
         eprintln!(
-            "xenhost bench: FAILED: {failed} of {runs} boots failed{}",
+            "xenhost bench: FAILED: {failed} of {} boots failed{}",
+            cases.len(),
             report.error.map(|e| format!(" ({e})")).unwrap_or_default()
         );
         return ExitCode::FAILURE;
@@ -244,6 +356,21 @@ mod tests {
         assert_eq!(boot_us("[x] MINIOS-READY boot_us=12 extra"), Some(12));
         assert_eq!(boot_us("MINIOS-READY boot_us=\n"), None);
         assert_eq!(boot_us("nothing"), None);
+    }
+
+    #[test]
+    fn smallest_booting_memory_per_mode() {
+        let out = "PROBE pv memory=1 FAILS count_pgtables\nPROBE pv memory=4 BOOTS\n\
+                   PROBE pvh memory=1 FAILS x\nPROBE pvh memory=2 BOOTS\n\
+                   PROBE pvh memory=3 BOOTS\nPROBE pvh-shadow0 memory=3 FAILS\n";
+        assert_eq!(smallest_booting(out, "pv"), Some(4));
+        assert_eq!(
+            smallest_booting(out, "pvh"),
+            Some(2),
+            "pvh-shadow0 is another mode"
+        );
+        assert_eq!(smallest_booting(out, "pvh-shadow0"), None);
+        assert!(probe_script("/k").contains("for m in 1 2 3 4; do probe pvh pvh $m; done"));
     }
 
     #[test]

@@ -100,6 +100,12 @@ struct RawCase {
     /// table gets serde's precise error rather than "did not match any variant".
     #[serde(default)]
     dom0_after: Vec<toml::Value>,
+    /// PVH twin: the same case again as `<name>-pvh`, booted with this config.
+    #[serde(default)]
+    pvh_config: Option<PathBuf>,
+    /// The twin's console expectations, when they differ from `expect_console`.
+    #[serde(default)]
+    pvh_expect_console: Option<Vec<String>>,
 }
 
 /// A `[[case.dom0]]` table: a dom0 command run when a console marker appears.
@@ -289,6 +295,52 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Suffix of the name of a case's PVH twin.
+pub const PVH_SUFFIX: &str = "-pvh";
+
+/// The PVH twin of `case` (a case with `pvh_config`): the same image, expectations and dom0
+/// commands, named `<name>-pvh`, booted with the PVH config; `pvh_expect_console` replaces
+/// the console expectations when given.
+fn pvh_twin(
+    case: &Case,
+    pvh_config: Option<PathBuf>,
+    pvh_expect_console: Option<Vec<String>>,
+) -> Result<Option<Case>, String> {
+    let ctx = |msg: &str| format!("case \"{}\": {msg}", case.name);
+    let Some(config) = pvh_config else {
+        return match pvh_expect_console {
+            Some(_) => Err(ctx("pvh_expect_console needs pvh_config")),
+            None => Ok(None),
+        };
+    };
+    let name = format!("{}{PVH_SUFFIX}", case.name);
+    if !valid_name(&name) {
+        return Err(ctx(&format!(
+            "the PVH twin's name \"{name}\" must be 1-40 characters of [A-Za-z0-9_-]"
+        )));
+    }
+    if config.as_os_str().is_empty() {
+        return Err(ctx("pvh_config must not be empty"));
+    }
+    let expect_console = match pvh_expect_console {
+        Some(v) => {
+            if v.iter().any(|m| m.is_empty() || m.contains('\n')) {
+                return Err(ctx(
+                    "pvh_expect_console entries must be non-empty single lines",
+                ));
+            }
+            v
+        }
+        None => case.expect_console.clone(),
+    };
+    Ok(Some(Case {
+        name,
+        config,
+        expect_console,
+        ..case.clone()
+    }))
+}
+
 /// Parses and checks manifest text; errors name the offending case.
 pub fn parse(text: &str) -> Result<Manifest, String> {
     let raw: RawManifest = toml::from_str(text).map_err(|e| format!("invalid manifest: {e}"))?;
@@ -373,7 +425,7 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
             };
             dom0_after.push(cmd.map_err(ctx)?);
         }
-        cases.push(Case {
+        let case = Case {
             name: rc.name,
             kernel: rc.kernel,
             config: rc.config,
@@ -383,7 +435,15 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
             must_fail_with: rc.must_fail_with,
             dom0,
             dom0_after,
-        });
+        };
+        let twin = pvh_twin(&case, rc.pvh_config, rc.pvh_expect_console)?;
+        cases.push(case);
+        if let Some(t) = twin {
+            if !seen.insert(t.name.clone()) {
+                return Err(format!("case \"{}\": duplicate name (PVH twin)", t.name));
+            }
+            cases.push(t);
+        }
     }
     Ok(Manifest { cases })
 }
@@ -571,6 +631,41 @@ timeout_secs = 10
             e.contains("dom0_after command #1: unknown field `on_marker`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pvh_twins() {
+        let m = parse(
+            "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"a.cfg\"\n\
+             expect_console = [\"X\"]\npvh_config = \"a-pvh.cfg\"\n\
+             [[case]]\nname = \"b\"\nkernel = \"k\"\nconfig = \"b.cfg\"\n\
+             expect_console = [\"PV\"]\npvh_config = \"b-pvh.cfg\"\n\
+             pvh_expect_console = [\"PVH\"]\n\
+             [[case]]\nname = \"c\"\nkernel = \"k\"\nconfig = \"c.cfg\"\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = m.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "a-pvh", "b", "b-pvh", "c"]);
+        assert_eq!(m.cases[1].config, PathBuf::from("a-pvh.cfg"));
+        assert_eq!(m.cases[1].kernel, m.cases[0].kernel);
+        assert_eq!(m.cases[1].expect_console, ["X"]);
+        assert_eq!(m.cases[3].expect_console, ["PVH"]);
+        assert_eq!(m.cases[2].expect_console, ["PV"]);
+        let head = "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"c\"\n";
+        assert!(parse(&format!("{head}pvh_expect_console = [\"x\"]\n"))
+            .unwrap_err()
+            .contains("needs pvh_config"));
+        assert!(parse(&format!(
+            "{head}pvh_config = \"p\"\n[[case]]\nname = \"a-pvh\"\nkernel = \"k\"\nconfig = \"c\"\n"
+        ))
+        .unwrap_err()
+        .contains("duplicate"));
+        let long = "x".repeat(38);
+        assert!(parse(&format!(
+            "[[case]]\nname = \"{long}\"\nkernel = \"k\"\nconfig = \"c\"\npvh_config = \"p\"\n"
+        ))
+        .unwrap_err()
+        .contains("PVH twin"));
     }
 
     #[test]
