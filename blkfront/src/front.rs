@@ -101,6 +101,8 @@ struct InFlight<Pg> {
     id: u64,
     /// The `operation` byte sent, which the response must echo.
     op: u8,
+    /// For an indirect request, its `indirect_op`: Linux's blkback echoes that instead.
+    inner_op: Option<u8>,
     data: Vec<Seg<Pg>>,
     indirect: Vec<Seg<Pg>>,
     /// Where the request's bytes are in the caller's buffer.
@@ -662,6 +664,7 @@ impl<P: BlkPlatform> BlkFront<P> {
         self.slots[slot] = Some(InFlight {
             id,
             op: req.operation(),
+            inner_op: indirect.then_some(op),
             data: segs,
             indirect: ind,
             buf_off,
@@ -722,7 +725,7 @@ impl<P: BlkPlatform> BlkFront<P> {
         }
         let flight = self.slots[slot].take()?;
         self.free_slots.push(slot);
-        let result = if r.operation != flight.op {
+        let result = if r.operation != flight.op && Some(r.operation) != flight.inner_op {
             self.stats.bad_operation += 1;
             Err(BlkError::BadResponse(
                 "operation differs from the request's",

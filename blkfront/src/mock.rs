@@ -448,7 +448,8 @@ impl MockBlkback {
                 (r.indirect_op, r.id, r.sector_number, segs)
             }
         };
-        let echo = req.operation();
+        // Like Linux's blkback: an indirect request is answered with its inner operation.
+        let echo = op;
         self.segments_per_request.push(segs.len());
         match op {
             BLKIF_OP_FLUSH_DISKCACHE | BLKIF_OP_WRITE_BARRIER if segs.is_empty() => {

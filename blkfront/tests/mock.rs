@@ -241,9 +241,43 @@ fn indirect_segments_when_offered() {
         with_backend(&r.world, |b| b.ops.get(&BLKIF_OP_INDIRECT).copied()),
         Some(4)
     );
+    // A back end that echoes BLKIF_OP_INDIRECT itself is right too; any other op is not.
+    with_backend(&r.world, |b| {
+        b.hook = Some(Box::new(|req| {
+            Action::Replace(BlkifResponse {
+                id: req.id(),
+                operation: req.operation(),
+                status: 0,
+            })
+        }))
+    });
+    r.front.write(8, &data).unwrap();
+    with_backend(&r.world, |b| {
+        b.hook = Some(Box::new(|req| {
+            Action::Replace(BlkifResponse {
+                id: req.id(),
+                operation: BLKIF_OP_READ,
+                status: 0,
+            })
+        }))
+    });
+    assert!(matches!(
+        r.front.write(8, &data),
+        Err(BlkError::BadResponse(_))
+    ));
+    with_backend(&r.world, |b| b.hook = None);
+    assert_eq!(
+        r.front.stats().bad_operation,
+        2,
+        "one per request of the write"
+    );
     // Small transfers still go direct.
+    let before = with_backend(&r.world, |b| b.ops.get(&BLKIF_OP_WRITE).copied());
     r.front.write(0, &pattern(6, 4096)).unwrap();
-    assert_eq!(with_backend(&r.world, |b| b.ops[&BLKIF_OP_WRITE]), 1);
+    assert_eq!(
+        with_backend(&r.world, |b| b.ops.get(&BLKIF_OP_WRITE).copied()),
+        Some(before.unwrap_or(0) + 1)
+    );
     assert_eq!(r.world.borrow().grants_in_use(), 1);
 }
 

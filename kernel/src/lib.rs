@@ -16,9 +16,9 @@ pub mod cmdline;
 pub mod mm;
 
 #[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
 pub mod blk;
+#[cfg(target_os = "none")]
+mod boot;
 #[cfg(target_os = "none")]
 pub mod events;
 #[cfg(target_os = "none")]
