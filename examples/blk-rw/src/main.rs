@@ -3,7 +3,8 @@
 //! xl `extra=`): `blk_mb` (MiB, default 16), `blk_start` (512-byte sector, default 2048),
 //! `blk_seed` (pattern seed, default 1), `blk_chunk_kb` (bytes per call, default 1024),
 //! `blk_bench=1` (then also: sequential write and read MB/s over `blk_bench_mb` MiB and
-//! 4 KiB random-read IOPS for `blk_iops_secs` seconds).
+//! 4 KiB random-read IOPS for `blk_iops_secs` seconds). Front-end options: `blk_segs`
+//! (indirect segments per request, 0 = none), `blk_pages` (pages in flight), `blk_ring_order`.
 //!
 //! Lines for tools: `BLK-CKSUM <crc> <bytes>` is POSIX `cksum` of the bytes written, so dom0
 //! can check the backing file (`dd ... | cksum`); `BLK-RW OK ...` and `MINIOS-READY` at the
@@ -96,6 +97,7 @@ struct Opts {
     bench: bool,
     bench_mb: u64,
     iops_secs: u64,
+    front: blk::Options,
 }
 
 fn opts() -> Opts {
@@ -115,6 +117,15 @@ fn opts() -> Opts {
         bench: get("blk_bench", 0) != 0,
         bench_mb: get("blk_bench_mb", 64),
         iops_secs: get("blk_iops_secs", 10),
+        front: {
+            let d = blk::Options::default();
+            blk::Options {
+                max_indirect_segments: get("blk_segs", d.max_indirect_segments as u64) as u32,
+                max_pages_in_flight: get("blk_pages", d.max_pages_in_flight as u64) as usize,
+                max_ring_page_order: get("blk_ring_order", d.max_ring_page_order as u64) as u32,
+                ..d
+            }
+        },
     }
 }
 
@@ -218,7 +229,10 @@ fn main() -> Result<(), BlkError> {
     let o = opts();
     let names = blk::list().map_err(BlkError::Xenstore)?;
     println!("blk-rw: disks {names:?}");
-    let mut disk = blk::open_first()?;
+    let first = names
+        .first()
+        .ok_or(BlkError::BackendState("absent: the domain has no disk"))?;
+    let mut disk = blk::open_with(first, o.front)?;
     let i = disk.info().clone();
     println!(
         "blk-rw: {} = {} sectors ({} MiB), sector {} B, info {:#x}{}, flush {}, barrier {}, \
