@@ -16,6 +16,8 @@ pub mod cmdline;
 pub mod mm;
 
 #[cfg(target_os = "none")]
+pub mod blk;
+#[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 pub mod events;

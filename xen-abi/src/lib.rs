@@ -15,6 +15,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod blkif;
 pub mod console;
 pub mod consts;
 pub mod evtchn_fifo;

@@ -42,6 +42,7 @@
 #include <xen/arch-x86/hvm/start_info.h>
 #include <xen/hvm/hvm_op.h>
 #include <xen/hvm/params.h>
+#include <xen/io/blkif.h>
 #include <xen/io/console.h>
 #include <xen/io/ring.h>
 #include <xen/io/xenbus.h>
@@ -670,6 +671,65 @@ int main(void)
     CONST(XEN_CPUID_SIGNATURE_EBX);
     CONST(XEN_CPUID_SIGNATURE_ECX);
     CONST(XEN_CPUID_SIGNATURE_EDX);
+    /* io/blkif.h: ring entries, operations, statuses, info flags */
+#define S struct blkif_request_segment
+    TYPE("blkif_request_segment", S);
+    FIELD("blkif_request_segment", S, gref);
+    FIELD("blkif_request_segment", S, first_sect);
+    FIELD("blkif_request_segment", S, last_sect);
+#undef S
+#define S struct blkif_request
+    TYPE("blkif_request", S);
+    FIELD("blkif_request", S, operation);
+    FIELD("blkif_request", S, nr_segments);
+    FIELD("blkif_request", S, handle);
+    FIELD("blkif_request", S, id);
+    FIELD("blkif_request", S, sector_number);
+    FIELD("blkif_request", S, seg);
+#undef S
+#define S struct blkif_request_discard
+    TYPE("blkif_request_discard", S);
+    FIELD("blkif_request_discard", S, operation);
+    FIELD("blkif_request_discard", S, flag);
+    FIELD("blkif_request_discard", S, handle);
+    FIELD("blkif_request_discard", S, id);
+    FIELD("blkif_request_discard", S, sector_number);
+    FIELD("blkif_request_discard", S, nr_sectors);
+#undef S
+#define S struct blkif_request_indirect
+    TYPE("blkif_request_indirect", S);
+    FIELD("blkif_request_indirect", S, operation);
+    FIELD("blkif_request_indirect", S, indirect_op);
+    FIELD("blkif_request_indirect", S, nr_segments);
+    FIELD("blkif_request_indirect", S, id);
+    FIELD("blkif_request_indirect", S, sector_number);
+    FIELD("blkif_request_indirect", S, handle);
+    FIELD("blkif_request_indirect", S, indirect_grefs);
+#undef S
+#define S struct blkif_response
+    TYPE("blkif_response", S);
+    FIELD("blkif_response", S, id);
+    FIELD("blkif_response", S, operation);
+    FIELD("blkif_response", S, status);
+#undef S
+    CONST(BLKIF_OP_READ);
+    CONST(BLKIF_OP_WRITE);
+    CONST(BLKIF_OP_WRITE_BARRIER);
+    CONST(BLKIF_OP_FLUSH_DISKCACHE);
+    CONST(BLKIF_OP_RESERVED_1);
+    CONST(BLKIF_OP_DISCARD);
+    CONST(BLKIF_OP_INDIRECT);
+    CONST(BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    CONST(BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST);
+    CONST(BLKIF_DISCARD_SECURE);
+    CONST(BLKIF_RSP_EOPNOTSUPP);
+    CONST(BLKIF_RSP_ERROR);
+    CONST(BLKIF_RSP_OKAY);
+    CONST(VDISK_CDROM);
+    CONST(VDISK_REMOVABLE);
+    CONST(VDISK_READONLY);
+    VALUE("sizeof(union_blkif_sring_entry)", sizeof(union blkif_sring_entry));
+    VALUE("__CONST_RING_SIZE(blkif,4096)", __CONST_RING_SIZE(blkif, 4096));
 
     printf("end %lu\n", nr_facts);
     if (fflush(stdout) != 0 || ferror(stdout))

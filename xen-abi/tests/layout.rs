@@ -21,7 +21,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xen_abi::{console, consts, evtchn_fifo, flags, grant_table, hvm, hypercall, xen, xs_wire};
+use xen_abi::{
+    blkif, console, consts, evtchn_fifo, flags, grant_table, hvm, hypercall, xen, xs_wire,
+};
 
 /// Where Debian's libxen-dev puts the Xen public headers.
 const XEN_INCLUDE_DIR: &str = "/usr/include/xen";
@@ -661,6 +663,70 @@ fn rust_side() -> RustSide {
     constant!(s, hvm::XEN_CPUID_SIGNATURE_EBX as "XEN_CPUID_SIGNATURE_EBX");
     constant!(s, hvm::XEN_CPUID_SIGNATURE_ECX as "XEN_CPUID_SIGNATURE_ECX");
     constant!(s, hvm::XEN_CPUID_SIGNATURE_EDX as "XEN_CPUID_SIGNATURE_EDX");
+    // io/blkif.h
+    layout!(s, blkif::BlkifRequestSegment as "blkif_request_segment" {
+        gref as "gref",
+        first_sect as "first_sect",
+        last_sect as "last_sect",
+    });
+    layout!(s, blkif::BlkifRequest as "blkif_request" {
+        operation as "operation",
+        nr_segments as "nr_segments",
+        handle as "handle",
+        id as "id",
+        sector_number as "sector_number",
+        seg as "seg",
+    });
+    layout!(s, blkif::BlkifRequestDiscard as "blkif_request_discard" {
+        operation as "operation",
+        flag as "flag",
+        handle as "handle",
+        id as "id",
+        sector_number as "sector_number",
+        nr_sectors as "nr_sectors",
+    });
+    layout!(s, blkif::BlkifRequestIndirect as "blkif_request_indirect" {
+        operation as "operation",
+        indirect_op as "indirect_op",
+        nr_segments as "nr_segments",
+        id as "id",
+        sector_number as "sector_number",
+        handle as "handle",
+        indirect_grefs as "indirect_grefs",
+    });
+    layout!(s, blkif::BlkifResponse as "blkif_response" {
+        id as "id",
+        operation as "operation",
+        status as "status",
+    });
+    constant!(s, blkif::BLKIF_OP_READ as "BLKIF_OP_READ");
+    constant!(s, blkif::BLKIF_OP_WRITE as "BLKIF_OP_WRITE");
+    constant!(s, blkif::BLKIF_OP_WRITE_BARRIER as "BLKIF_OP_WRITE_BARRIER");
+    constant!(s, blkif::BLKIF_OP_FLUSH_DISKCACHE as "BLKIF_OP_FLUSH_DISKCACHE");
+    constant!(s, blkif::BLKIF_OP_RESERVED_1 as "BLKIF_OP_RESERVED_1");
+    constant!(s, blkif::BLKIF_OP_DISCARD as "BLKIF_OP_DISCARD");
+    constant!(s, blkif::BLKIF_OP_INDIRECT as "BLKIF_OP_INDIRECT");
+    constant!(s, blkif::BLKIF_MAX_SEGMENTS_PER_REQUEST as "BLKIF_MAX_SEGMENTS_PER_REQUEST");
+    constant!(s, blkif::BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST as "BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST");
+    constant!(s, blkif::BLKIF_DISCARD_SECURE as "BLKIF_DISCARD_SECURE");
+    // Negative statuses: layout.c prints them as `unsigned long long`, i.e. sign-extended to
+    // 64 bits; compare the same bits.
+    s.constant(
+        "blkif::BLKIF_RSP_EOPNOTSUPP",
+        "BLKIF_RSP_EOPNOTSUPP",
+        blkif::BLKIF_RSP_EOPNOTSUPP as i64 as u64 as i128,
+    );
+    s.constant(
+        "blkif::BLKIF_RSP_ERROR",
+        "BLKIF_RSP_ERROR",
+        blkif::BLKIF_RSP_ERROR as i64 as u64 as i128,
+    );
+    constant!(s, blkif::BLKIF_RSP_OKAY as "BLKIF_RSP_OKAY");
+    constant!(s, blkif::VDISK_CDROM as "VDISK_CDROM");
+    constant!(s, blkif::VDISK_REMOVABLE as "VDISK_REMOVABLE");
+    constant!(s, blkif::VDISK_READONLY as "VDISK_READONLY");
+    constant!(s, blkif::BLKIF_SRING_ENTRY_BYTES as "sizeof(union_blkif_sring_entry)");
+    constant!(s, blkif::BLKIF_RING_SIZE_ONE_PAGE as "__CONST_RING_SIZE(blkif,4096)");
 
     s
 }

@@ -10,6 +10,7 @@
 # Per case, dom0 commands (written by the host, see xh_case):
 #   <dir>/dom0-<i>.run, .marker, .timeout     run <i> when <marker> first appears on the console
 #   <dir>/after-<i>.run, .timeout             run <i> after the guest has shut down
+#   <dir>/before-<i>.run, .timeout            run <i> before `xl create` ($DOMID empty)
 #   <dir>/<p>.cmd, .out, .result              what ran ($DOMID, $NAME replaced), its output,
 #                                             seen_ms/ran/start_ms/end_ms/status/domid
 # Lines starting with "XENHOST:" and "[<domain>] " go to the console (and so to the serial log
@@ -222,6 +223,16 @@ xh_dom0_after() {
     done
 }
 
+# xh_dom0_before <case dir> <domain> <t0>: runs before-1, before-2, ... (no domain yet).
+xh_dom0_before() {
+    xb_i=1
+    while [ -e "$1/before-$xb_i.run" ]; do
+        xh_dom0_run "$1" "before-$xb_i" "$2" "" "$3" "$(cat "$1/before-$xb_i.run")" \
+            "$(cat "$1/before-$xb_i.timeout")"
+        xb_i=$((xb_i + 1))
+    done
+}
+
 # xh_case <dir> <domain> <timeout-secs> [marker]: xh_case_once, retried ONCE if dom0's own
 # `xl create -F` died without saying how the domain ended (seen here: glibc's "malloc():
 # unsorted double linked list corrupted" abort in dom0 userspace during long runs under TCG,
@@ -258,13 +269,16 @@ xh_case_once() {
     d="$XH/$1" dom=$2 tmo=$3 marker=$4
     clog=/var/log/xen/console/guest-$dom.log
     fifo=/tmp/xh-console-$1
-    rm -f "$clog" "$fifo" "$d/marker_ms" "$d"/dom0-*.result "$d"/after-*.result
+    rm -f "$clog" "$fifo" "$d/marker_ms" "$d"/dom0-*.result "$d"/after-*.result \
+        "$d"/before-*.result
     : >"$clog"
     mkfifo "$fifo"
     ndom0=0
     while [ -e "$d/dom0-$((ndom0 + 1)).run" ]; do ndom0=$((ndom0 + 1)); done
-    xl dmesg -c >/dev/null 2>&1
     : >"$d/started"
+    xh_now
+    xh_dom0_before "$d" "$dom" "$xh_now_ms"
+    xl dmesg -c >/dev/null 2>&1
     xh_say "case $1: xl create $dom (timeout ${tmo}s)"
     t0=$(xh_ms)
     xh_now

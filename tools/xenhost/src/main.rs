@@ -193,6 +193,11 @@ fn prepare(
     }
 }
 
+/// The share-file prefix of a case's `dom0_before` command: `before-<i>`, 1-based.
+fn before_prefix(i: usize) -> String {
+    format!("before-{}", i + 1)
+}
+
 /// The share-file prefix of a case's dom0 command: `dom0-<i>` (on a marker) or `after-<i>`
 /// (`dom0_after`), 1-based in manifest order.
 fn dom0_prefix(after: bool, i: usize) -> String {
@@ -212,6 +217,12 @@ fn write_dom0_files(case: &Case, dir: &Path) -> std::io::Result<()> {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| (dom0_prefix(true, i), c)),
+        )
+        .chain(
+            case.dom0_before
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (before_prefix(i), c)),
         );
     for (p, c) in all {
         fs::write(dir.join(format!("{p}.run")), format!("{}\n", c.run))?;
@@ -229,6 +240,17 @@ fn write_dom0_files(case: &Case, dir: &Path) -> std::io::Result<()> {
 /// Reads what the runner left for each of the case's dom0 commands.
 fn read_dom0_results(case: &Case, dir: &Path, o: &mut Outcome) -> Result<(), String> {
     let read = |f: String| fs::read_to_string(dir.join(f)).ok();
+    let by_prefix = |p: String| {
+        result::dom0_result(
+            read(format!("{p}.result")).as_deref(),
+            read(format!("{p}.out")).as_deref(),
+            read(format!("{p}.cmd")).as_deref(),
+        )
+        .map_err(|e| format!("{p}.result: {e}"))
+    };
+    o.dom0_before = (0..case.dom0_before.len())
+        .map(|i| by_prefix(before_prefix(i)))
+        .collect::<Result<_, _>>()?;
     let one = |after: bool, i: usize| {
         let p = dom0_prefix(after, i);
         result::dom0_result(
@@ -378,7 +400,14 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
         .zip(&o.dom0_after)
         .enumerate()
         .map(|(i, (c, r))| (format!("dom0_after #{}", i + 1), c, r));
-    during
+    let before = case
+        .dom0_before
+        .iter()
+        .zip(&o.dom0_before)
+        .enumerate()
+        .map(|(i, (c, r))| (format!("dom0_before #{}", i + 1), c, r));
+    before
+        .chain(during)
         .chain(after)
         .map(|(head, c, r)| {
             if !r.reported {
@@ -1033,6 +1062,7 @@ name = "t"
 kernel = "k"
 config = "c"
 dom0_after = [{ run = "sleep 5", timeout_secs = 1 }, "echo after $DOMID"]
+dom0_before = [{ run = "echo before id=[$DOMID] > made; cat made", expect_output = ["id=[]"] }]
 [[case.dom0]]
 on_marker = "B-MARK"
 run = "echo id=$DOMID name=${NAME} env=$(printenv DOMID) $(basename $CASE_DIR); echo err >&2"
@@ -1058,7 +1088,8 @@ run = "true"
         // has no newline
         let console = "boot\nA-MARK here\nxx B-MARK yy\nend";
         let script = format!(
-            ". {}/runner.sh; xh_now; t0=$xh_now_ms; xh_dom0_watch {d} xh1-t \"$t0\" 3; \
+            ". {}/runner.sh; xh_now; t0=$xh_now_ms; xh_dom0_before {d} xh1-t \"$t0\"; \
+             xh_dom0_watch {d} xh1-t \"$t0\" 3; \
              xh_dom0_after {d} xh1-t \"$t0\"",
             tmp.display(),
             d = d.display()
@@ -1091,6 +1122,10 @@ run = "true"
         let xl_log = fs::read_to_string(d.join("xl.log")).unwrap();
         let mut o = result::outcome("", &xl_log, None).unwrap();
         read_dom0_results(&case, &d, &mut o).unwrap();
+        let b = &o.dom0_before[0];
+        assert_eq!((b.ran, b.status), (true, Some(0)), "{b:?}");
+        assert_eq!(b.output, "before id=[]\n");
+        assert!(d.join("made").exists(), "ran in the case directory");
         let r = &o.dom0[0];
         assert!(r.ran, "{r:?}");
         assert_eq!(r.status, Some(0));
@@ -1118,11 +1153,12 @@ run = "true"
              command \"sleep 5\": timed out after 1 s (exit 124): (no output)"
         );
         let lines = dom0_lines(&case, &o);
-        assert_eq!(lines.len(), 5);
-        assert!(lines[0].starts_with("dom0 #1 on \"B-MARK\" (seen at "));
-        assert!(lines[0].contains("-> exit 0: id=7 name=xh1-t env=7 case-1 / err"));
-        assert_eq!(lines[2], "dom0 #3 on \"NEVER\": \"true\": never ran");
-        assert!(lines[4].starts_with("dom0_after #2: \"echo after 7\" at "));
+        assert_eq!(lines.len(), 6);
+        assert!(lines[0].starts_with("dom0_before #1: "), "{}", lines[0]);
+        assert!(lines[1].starts_with("dom0 #1 on \"B-MARK\" (seen at "));
+        assert!(lines[1].contains("-> exit 0: id=7 name=xh1-t env=7 case-1 / err"));
+        assert_eq!(lines[3], "dom0 #3 on \"NEVER\": \"true\": never ran");
+        assert!(lines[5].starts_with("dom0_after #2: \"echo after 7\" at "));
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -106,6 +106,9 @@ struct RawCase {
     /// The twin's console expectations, when they differ from `expect_console`.
     #[serde(default)]
     pvh_expect_console: Option<Vec<String>>,
+    /// Like `dom0_after`, run before `xl create` (e.g. creating a backing file).
+    #[serde(default)]
+    dom0_before: Vec<toml::Value>,
 }
 
 /// A `[[case.dom0]]` table: a dom0 command run when a console marker appears.
@@ -232,6 +235,8 @@ pub struct Case {
     pub dom0: Vec<Dom0Cmd>,
     /// dom0 commands run after the guest has shut down (and its domain is gone), in order.
     pub dom0_after: Vec<Dom0Cmd>,
+    /// dom0 commands run before `xl create`, in order (no domain yet: `$DOMID` is empty).
+    pub dom0_before: Vec<Dom0Cmd>,
 }
 
 impl Case {
@@ -253,6 +258,7 @@ impl Case {
             must_fail_with: None,
             dom0: Vec::new(),
             dom0_after: Vec::new(),
+            dom0_before: Vec::new(),
         }
     }
 
@@ -264,6 +270,7 @@ impl Case {
                 .dom0
                 .iter()
                 .chain(&self.dom0_after)
+                .chain(&self.dom0_before)
                 .map(|c| c.timeout_secs + 10)
                 .sum::<u64>()
     }
@@ -398,9 +405,38 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
                 .map_err(ctx)?,
             );
         }
-        let mut dom0_after = Vec::new();
-        for (i, a) in rc.dom0_after.into_iter().enumerate() {
-            let what = format!("dom0_after command #{}", i + 1);
+        let dom0_after = plain_cmds("dom0_after", rc.dom0_after).map_err(ctx)?;
+        let dom0_before = plain_cmds("dom0_before", rc.dom0_before).map_err(ctx)?;
+        let case = Case {
+            name: rc.name,
+            kernel: rc.kernel,
+            config: rc.config,
+            expect_shutdown,
+            expect_console: rc.expect_console,
+            timeout_secs,
+            must_fail_with: rc.must_fail_with,
+            dom0,
+            dom0_after,
+            dom0_before,
+        };
+        let twin = pvh_twin(&case, rc.pvh_config, rc.pvh_expect_console)?;
+        cases.push(case);
+        if let Some(t) = twin {
+            if !seen.insert(t.name.clone()) {
+                return Err(format!("case \"{}\": duplicate name (PVH twin)", t.name));
+            }
+            cases.push(t);
+        }
+    }
+    Ok(Manifest { cases })
+}
+
+/// The commands of a `dom0_after` or `dom0_before` list: strings or tables.
+fn plain_cmds(kind: &str, list: Vec<toml::Value>) -> Result<Vec<Dom0Cmd>, String> {
+    let mut out = Vec::new();
+    {
+        for (i, a) in list.into_iter().enumerate() {
+            let what = format!("{kind} command #{}", i + 1);
             let cmd = match a {
                 toml::Value::String(run) => {
                     Dom0Cmd::build(&what, None, run, Vec::new(), None, None)
@@ -423,29 +459,10 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
                     other.type_str()
                 )),
             };
-            dom0_after.push(cmd.map_err(ctx)?);
-        }
-        let case = Case {
-            name: rc.name,
-            kernel: rc.kernel,
-            config: rc.config,
-            expect_shutdown,
-            expect_console: rc.expect_console,
-            timeout_secs,
-            must_fail_with: rc.must_fail_with,
-            dom0,
-            dom0_after,
-        };
-        let twin = pvh_twin(&case, rc.pvh_config, rc.pvh_expect_console)?;
-        cases.push(case);
-        if let Some(t) = twin {
-            if !seen.insert(t.name.clone()) {
-                return Err(format!("case \"{}\": duplicate name (PVH twin)", t.name));
-            }
-            cases.push(t);
+            out.push(cmd?);
         }
     }
-    Ok(Manifest { cases })
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -535,6 +552,7 @@ config = "c"
 expect_shutdown = "poweroff"
 expect_console = ["XS-OK"]
 dom0_after = ["test -s /tmp/x", { run = "cat $CASE_DIR/x", expect_output = ["y"], expect_status = 1, timeout_secs = 5 }]
+dom0_before = [{ run = "truncate -s 1M disk.img", timeout_secs = 40 }]
 
 [[case.dom0]]
 on_marker = "XS-WRITTEN"
@@ -552,6 +570,16 @@ timeout_secs = 10
     fn dom0_commands() {
         let m = parse(DOM0).unwrap();
         let c = &m.cases[0];
+        assert_eq!(
+            c.dom0_before,
+            vec![Dom0Cmd {
+                on_marker: None,
+                run: "truncate -s 1M disk.img".into(),
+                expect_output: vec![],
+                expect_status: 0,
+                timeout_secs: 40,
+            }]
+        );
         assert_eq!(
             c.dom0,
             vec![
@@ -591,7 +619,7 @@ timeout_secs = 10
             ]
         );
         // 60 (guest) + 3 commands' timeouts + 10 s each
-        assert_eq!(c.budget_secs(), 60 + 30 + 10 + 30 + 5 + 40);
+        assert_eq!(c.budget_secs(), 60 + 30 + 10 + 30 + 5 + 40 + 50);
         // the [[case.dom0_after]] table form
         let m = parse(
             "[[case]]\nname = \"a\"\nkernel = \"k\"\nconfig = \"c\"\n\
@@ -625,6 +653,7 @@ timeout_secs = 10
         assert!(err(&format!("{d}run = \"x\"\ntimeout_secs = 0\n")).contains("timeout_secs"));
         assert!(err(&format!("{d}run = \"x\"\ncolour = 1\n")).contains("unknown field"));
         assert!(err("dom0_after = [1]\n").contains("dom0_after command #1: expected a command"));
+        assert!(err("dom0_before = [\"\"]\n").contains("dom0_before command #1: run must"));
         assert!(err("dom0_after = [\"\"]\n").contains("dom0_after command #1: run must"));
         let e = err("dom0_after = [{ run = \"x\", on_marker = \"M\" }]\n");
         assert!(

@@ -135,6 +135,8 @@ pub struct Outcome {
     pub dom0: Vec<Dom0Result>,
     /// The case's `dom0_after` commands, in manifest order (empty until read).
     pub dom0_after: Vec<Dom0Result>,
+    /// The case's `dom0_before` commands, in manifest order (empty until read).
+    pub dom0_before: Vec<Dom0Result>,
 }
 
 /// What became of one dom0 command, from the runner's files.
@@ -224,6 +226,7 @@ pub fn outcome(result: &str, xl_log: &str, marker_ms: Option<&str>) -> Result<Ou
         xl_text: xl.text,
         dom0: Vec::new(),
         dom0_after: Vec::new(),
+        dom0_before: Vec::new(),
     })
 }
 

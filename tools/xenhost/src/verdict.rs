@@ -80,7 +80,11 @@ pub fn output_head(output: &str) -> String {
 
 /// What is wrong with one dom0 command's result, if anything.
 pub fn dom0_problem(cmd: &Dom0Cmd, res: Option<&Dom0Result>) -> Option<String> {
-    let label = dom0_label(cmd);
+    dom0_problem_as(dom0_label(cmd), cmd, res)
+}
+
+/// [`dom0_problem`] under the given label.
+fn dom0_problem_as(label: String, cmd: &Dom0Cmd, res: Option<&Dom0Result>) -> Option<String> {
     let res = match res {
         Some(r) if r.reported => r,
         _ => {
@@ -136,7 +140,14 @@ fn dom0_problems(case: &Case, out: &Outcome) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, c)| dom0_problem(c, out.dom0_after.get(i)));
-    during.chain(after).flatten().collect()
+    let before = case.dom0_before.iter().enumerate().map(|(i, c)| {
+        dom0_problem_as(
+            format!("dom0_before command {:?}", c.run),
+            c,
+            out.dom0_before.get(i),
+        )
+    });
+    before.chain(during).chain(after).flatten().collect()
 }
 
 /// Everything wrong with a run, judged by the case's normal expectations.
@@ -181,7 +192,7 @@ pub fn judge(case: &Case, out: &Outcome, console: &str) -> Verdict {
         if !case.expect_console.is_empty() {
             r.push_str(", console markers seen");
         }
-        let n = case.dom0.len() + case.dom0_after.len();
+        let n = case.dom0.len() + case.dom0_after.len() + case.dom0_before.len();
         if n > 0 {
             r.push_str(&format!(
                 ", {n} dom0 command{} ok",
@@ -232,6 +243,7 @@ mod tests {
             must_fail_with: must_fail_with.map(String::from),
             dom0: Vec::new(),
             dom0_after: Vec::new(),
+            dom0_before: Vec::new(),
         }
     }
 
@@ -246,6 +258,7 @@ mod tests {
             xl_text: vec!["Parsing config from x".into()],
             dom0: Vec::new(),
             dom0_after: Vec::new(),
+            dom0_before: Vec::new(),
         }
     }
 
