@@ -21,6 +21,7 @@ pub mod evtchn_fifo;
 pub mod flags;
 pub mod grant_table;
 pub mod hypercall;
+pub mod netif;
 pub mod xen;
 pub mod xs_wire;
 
