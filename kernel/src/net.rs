@@ -145,8 +145,12 @@ impl Vif {
     }
     /// The IPv4 address, once configured.
     pub fn ipv4(&self) -> Option<Ipv4Cidr> {
+        // One variant today; IPv6 (if another crate enables proto-ipv6) adds more.
+        #[allow(clippy::unnecessary_find_map)]
         self.iface.ip_addrs().iter().find_map(|a| match a {
             IpCidr::Ipv4(c) => Some(*c),
+            #[allow(unreachable_patterns)]
+            _ => None,
         })
     }
     pub fn source(&self) -> AddrSource {
@@ -251,10 +255,12 @@ pub fn init() -> Result<Net, NetInitError> {
     let mut vifs = Vec::new();
     for index in indices {
         let dir = format!("device/vif/{index}");
-        let mut dev = xenstore::with(|xs| Netfront::connect(KernelNet, xs, &dir, &cfg))
-            .map_err(|error| NetInitError::Vif {
-                dir: dir.clone(),
-                error,
+        let mut dev =
+            xenstore::with(|xs| Netfront::connect(KernelNet, xs, &dir, &cfg)).map_err(|error| {
+                NetInitError::Vif {
+                    dir: dir.clone(),
+                    error,
+                }
             })?;
         println!("net: {}", dev.describe());
         let mac = dev.mac();
@@ -275,7 +281,9 @@ pub fn init() -> Result<Net, NetInitError> {
             format!("ip{index}")
         };
         let from_cmdline = match cmd.get(&key) {
-            Some(v) => Some(IpSetting::parse(v).ok_or(NetInitError::BadOption(format!("{key}={v}")))?),
+            Some(v) => {
+                Some(IpSetting::parse(v).ok_or(NetInitError::BadOption(format!("{key}={v}")))?)
+            }
             None => None,
         };
         let setting = match (vif.dev.ip_setting(), from_cmdline) {
@@ -341,6 +349,8 @@ impl Net {
         if delay == 0 || NET_EVENT.swap(false, Ordering::AcqRel) {
             return;
         }
+        // Xen's timer takes a signed time: cap the sleep (an hour) so that it never wraps.
+        let delay = delay.min(3_600_000_000_000);
         let deadline = events::now_ns().saturating_add(delay);
         events::wait_deadline(deadline, || NET_EVENT.swap(false, Ordering::AcqRel));
     }

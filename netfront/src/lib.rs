@@ -42,7 +42,6 @@ pub use xenstore_client::XenbusState;
 use xenstore_client::{xenbus, Xenstore, XsError, XsPlatform};
 
 pub mod slots;
-pub mod sring;
 
 #[cfg(feature = "smoltcp")]
 pub mod device;
@@ -50,7 +49,8 @@ pub mod device;
 pub mod mock;
 
 use slots::{RxReq, RxRsp, TxReq, TxRsp};
-use sring::{FrontRing, RingError};
+use xen_ring::sring::FrontRing;
+use xen_ring::RingError;
 
 pub use gnttab::GntError;
 

@@ -20,8 +20,8 @@ use xen_abi::netif::{
 use xen_abi::GtfFlags;
 
 use crate::slots::{RxReq, RxRsp, TxReq, TxRsp};
-use crate::sring::{raw_header, BackRing};
 use crate::{GntError, NetError, NetPlatform, PAGE_SIZE};
+use xen_ring::sring::{raw_header, BackRing};
 
 type PageData = Rc<RefCell<Box<[u8; PAGE_SIZE]>>>;
 

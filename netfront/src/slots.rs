@@ -7,7 +7,7 @@ use xen_abi::netif::{
     NetifExtraInfo, NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse,
 };
 
-use crate::sring::Slot;
+use xen_ring::sring::Slot;
 
 const fn lo(w: u32) -> u16 {
     w as u16
@@ -149,8 +149,8 @@ mod tests {
         assert!(size_of::<NetifExtraInfo>() <= TX_SLOT_WORDS * 4);
         assert_eq!(RX_SLOT_WORDS * 4, size_of::<NetifRxRequest>());
         assert_eq!(RX_SLOT_WORDS * 4, size_of::<NetifRxResponse>());
-        assert_eq!(crate::sring::ring_size(1, TX_SLOT_WORDS), 256);
-        assert_eq!(crate::sring::ring_size(1, RX_SLOT_WORDS), 256);
+        assert_eq!(xen_ring::sring::ring_size(1, TX_SLOT_WORDS), 256);
+        assert_eq!(xen_ring::sring::ring_size(1, RX_SLOT_WORDS), 256);
     }
 
     #[test]

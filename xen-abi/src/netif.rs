@@ -79,8 +79,8 @@ assert_offset!(NetifTxRequest, id, 8);
 assert_offset!(NetifTxRequest, size, 10);
 
 /// `struct netif_extra_info`: type, flags and the 6 bytes of the union (GSO, multicast, hash),
-/// kept raw.
-#[repr(C)]
+/// kept raw. Aligned to 2 like the C union (whose members hold `uint16_t`s).
+#[repr(C, align(2))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetifExtraInfo {
     /// `XEN_NETIF_EXTRA_TYPE_*`.

@@ -7,6 +7,8 @@
 
 extern crate alloc;
 
+mod peer;
+
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -104,11 +106,15 @@ fn main() -> Result<(), net::NetInitError> {
         let vif = net.vif(i);
         let udp = vif.add_socket(udp_socket(ECHO_PORT));
         let control = vif.add_socket(udp_socket(CONTROL_PORT));
-        let tcp = (0..TCP_SOCKETS).map(|_| vif.add_socket(tcp_socket())).collect();
+        let tcp = (0..TCP_SOCKETS)
+            .map(|_| vif.add_socket(tcp_socket()))
+            .collect();
         socks.push(VifSockets { udp, control, tcp });
     }
     // Addresses by DHCP arrive later: wait (blocked) for every vif to have one.
-    let all = net.run_until(60_000_000_000, |n| n.vifs().iter().all(|v| v.ipv4().is_some()));
+    let all = net.run_until(60_000_000_000, |n| {
+        n.vifs().iter().all(|v| v.ipv4().is_some())
+    });
     if !all {
         println!("net-echo: no address on every vif after 60 s; serving those that have one");
     }
@@ -124,6 +130,9 @@ fn main() -> Result<(), net::NetInitError> {
         }
     }
     minios::ready();
+    if let Some(p) = minios::cmdline::Cmdline::new(minios::system().cmdline).get("peer") {
+        peer::check(&mut net, p);
+    }
     loop {
         net.poll();
         if serve(&mut net, &socks) {
