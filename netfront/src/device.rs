@@ -36,7 +36,7 @@ impl<P: NetPlatform> TxToken for NetTxToken<'_, P> {
         // `transmit` only hands out a token when a buffer is free, so this succeeds unless the
         // carrier went down meanwhile; smoltcp retransmits what matters.
         if self.0.send(&buf).is_err() {
-            self.0.stats.tx_errors += 1;
+            self.0.stats.tx_dropped += 1;
         }
         r
     }
@@ -53,6 +53,11 @@ impl<P: NetPlatform> Device for Netfront<P> {
         Self: 'a;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        // Only with room to answer (ARP, ICMP echo, TCP acks): a received frame otherwise
+        // waits in the queue until a tx buffer comes back.
+        if !self.can_send() {
+            return None;
+        }
         let frame = self.receive()?;
         Some((NetRxToken(frame), NetTxToken(self)))
     }

@@ -196,6 +196,8 @@ pub struct NetStats {
     pub ring_corrupt: u64,
     /// Received frames dropped because the reader did not keep up.
     pub rx_dropped: u64,
+    /// Frames the stack produced that could not be queued (no tx buffer, carrier down).
+    pub tx_dropped: u64,
 }
 
 impl NetStats {
@@ -209,7 +211,7 @@ impl fmt::Display for NetStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "rx {} pkts/{} B, tx {} pkts/{} B; errors rx {} tx {}; dropped: bad id {}, bad offset {}, bad packet {}, corrupt ring {}, rx overflow {}",
+            "rx {} pkts/{} B, tx {} pkts/{} B; errors rx {} tx {}; dropped: bad id {}, bad offset {}, bad packet {}, corrupt ring {}, rx overflow {}, tx no buffer {}",
             self.rx_packets,
             self.rx_bytes,
             self.tx_packets,
@@ -220,7 +222,8 @@ impl fmt::Display for NetStats {
             self.bad_offset,
             self.bad_packet,
             self.ring_corrupt,
-            self.rx_dropped
+            self.rx_dropped,
+            self.tx_dropped
         )
     }
 }
