@@ -23,7 +23,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::Page;
-pub use netfront::{IpSetting, NetConfig, NetError, NetStats, Netfront};
+pub use netfront::{IpSetting, NetConfig, NetError, NetStats, Netfront, XenbusState};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, AnySocket};
 use smoltcp::time::Instant;
@@ -126,6 +126,9 @@ pub struct Vif {
     dhcp: Option<SocketHandle>,
     source: AddrSource,
     index: u32,
+    /// Token of our watch on the back end's `state` (carrier).
+    watch: String,
+    carrier_reported: bool,
 }
 
 impl fmt::Debug for Vif {
@@ -164,8 +167,60 @@ impl Vif {
         self.sockets.get_mut::<T>(h)
     }
 
+    /// Carrier: connected, the back end still Connected, the rings not found corrupt.
+    pub fn carrier(&self) -> bool {
+        self.dev.carrier()
+    }
+
+    /// Follows the back end's state (our watch) and reports the carrier going down once.
+    fn check_carrier(&mut self) {
+        if self.dev.carrier() {
+            let changed = xenstore::with(|xs| xs.next_watch_event_for(&self.watch, 0)).is_ok();
+            if changed {
+                let st = xenstore::with(|xs| self.dev.check_backend(xs));
+                if !self.dev.carrier() {
+                    println!("net: vif{} carrier down: back end is {st}", self.index);
+                    self.carrier_reported = true;
+                    // Unplugged (xl network-detach): follow the back end through the close.
+                    if matches!(st, XenbusState::Closing | XenbusState::Closed) {
+                        self.disconnect();
+                    }
+                }
+            }
+        } else if !self.carrier_reported {
+            self.carrier_reported = true;
+            println!(
+                "net: vif{} carrier down: {}",
+                self.index,
+                if self.dev.stats().ring_corrupt > 0 {
+                    "corrupt ring indices from the back end"
+                } else {
+                    "not connected"
+                }
+            );
+        }
+    }
+
+    /// Disconnects cleanly (once): Closing, Closed, grants ended, pages freed.
+    fn disconnect(&mut self) {
+        if self.dev.is_released() {
+            return;
+        }
+        let state_path = format!("{}/state", self.dev.backend());
+        let _ = xenstore::with(|xs| xs.unwatch(&state_path, &self.watch));
+        let idx = self.index;
+        match xenstore::with(|xs| self.dev.disconnect(xs, 10_000_000_000)) {
+            Ok(r) => println!(
+                "net: vif{idx} disconnected: {} pages freed, {} kept (still mapped by the back end), back end {:?}",
+                r.pages_freed, r.pages_kept_granted, r.backend_state
+            ),
+            Err(e) => println!("net: vif{idx} disconnect failed: {e}"),
+        }
+    }
+
     /// Drives the device and the sockets; returns whether socket state may have changed.
     pub fn poll(&mut self) -> bool {
+        self.check_carrier();
         self.dev.poll();
         let r = self.iface.poll(now(), &mut self.dev, &mut self.sockets);
         if let Some(h) = self.dhcp {
@@ -186,9 +241,12 @@ impl Vif {
                     );
                 }
                 Some(None) => {
+                    // smoltcp also reports this once at start, before any lease.
+                    if self.ipv4().is_some() {
+                        println!("net: vif{} DHCP lease lost", self.index);
+                    }
                     self.iface.update_ip_addrs(|a| a.clear());
                     self.iface.routes_mut().remove_default_ipv4_route();
-                    println!("net: vif{} DHCP lease lost", self.index);
                 }
                 None => {}
             }
@@ -267,6 +325,10 @@ pub fn init() -> Result<Net, NetInitError> {
         let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         icfg.random_seed = events::now_ns() ^ u64::from(index) << 48;
         let iface = Interface::new(icfg, &mut dev, now());
+        let watch = format!("net-carrier-{index}");
+        let state_path = format!("{}/state", dev.backend());
+        xenstore::with(|xs| xs.watch(&state_path, &watch))
+            .map_err(|e| NetInitError::Xenstore(format!("{e}")))?;
         let mut vif = Vif {
             dev,
             iface,
@@ -274,6 +336,8 @@ pub fn init() -> Result<Net, NetInitError> {
             dhcp: None,
             source: AddrSource::Dhcp,
             index,
+            watch,
+            carrier_reported: false,
         };
         let key = if index == 0 {
             String::from("ip")
@@ -379,16 +443,9 @@ impl Net {
     }
 
     /// Disconnects every vif cleanly (Closing, Closed, grants ended, pages returned).
-    pub fn shutdown(self) {
-        for v in self.vifs {
-            let idx = v.index;
-            match xenstore::with(|xs| v.dev.disconnect(xs, 10_000_000_000)) {
-                Ok(r) => println!(
-                    "net: vif{idx} disconnected: {} pages freed, {} kept (still mapped by the back end), back end {:?}",
-                    r.pages_freed, r.pages_kept_granted, r.backend_state
-                ),
-                Err(e) => println!("net: vif{idx} disconnect failed: {e}"),
-            }
+    pub fn shutdown(mut self) {
+        for v in &mut self.vifs {
+            v.disconnect();
         }
     }
 }

@@ -370,6 +370,8 @@ pub struct Netfront<P: NetPlatform> {
     stats: NetStats,
     connected: bool,
     broken: bool,
+    /// Disconnected: grants ended, pages returned.
+    released: bool,
 }
 
 impl<P: NetPlatform> fmt::Debug for Netfront<P> {
@@ -505,6 +507,7 @@ impl<P: NetPlatform> Netfront<P> {
             stats: NetStats::default(),
             connected: false,
             broken: false,
+            released: false,
         };
         if let Err(e) = nf.fill_pools(cfg.rx_buffers.min(ring_size), cfg.tx_buffers.min(ring_size))
         {
@@ -728,6 +731,11 @@ impl<P: NetPlatform> Netfront<P> {
     /// Tx buffers lent to the back end.
     pub fn tx_in_flight(&self) -> usize {
         self.tx_inflight.iter().filter(|b| **b).count()
+    }
+
+    /// Whether [`Netfront::disconnect`] has run.
+    pub fn is_released(&self) -> bool {
+        self.released
     }
 
     /// Re-reads the back end's state; the carrier drops if it is no longer Connected.
@@ -1002,11 +1010,17 @@ impl<P: NetPlatform> Netfront<P> {
     /// A clean disconnect: Closing, wait for the back end to close, Closed; then every grant
     /// is ended and every buffer page whose grant ended goes back to the allocator. A page the
     /// back end still has mapped is kept out of use (counted in the report), never freed.
+    ///
+    /// Afterwards the device is unusable (no carrier, empty pools); calling it again only
+    /// reports nothing more to free.
     pub fn disconnect<X: XsPlatform>(
-        mut self,
+        &mut self,
         xs: &mut Xenstore<X>,
         timeout_ns: u64,
     ) -> Result<DisconnectReport, NetError> {
+        if self.released {
+            return Ok(DisconnectReport::default());
+        }
         let dir = self.dir.clone();
         let backend = self.backend.clone();
         xenbus::switch_state(xs, &dir, XenbusState::Closing)?;
@@ -1040,6 +1054,7 @@ impl<P: NetPlatform> Netfront<P> {
         )
         .ok();
         let mut rep = self.release_all();
+        self.released = true;
         rep.backend_state = st2.or(st);
         Ok(rep)
     }

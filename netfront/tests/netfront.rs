@@ -493,7 +493,7 @@ fn hostile_ring_indices_take_the_carrier_down_without_panic() {
 
 #[test]
 fn a_page_still_mapped_by_the_backend_is_never_freed() {
-    let u = up();
+    let mut u = up();
     // The back end keeps one rx buffer and the tx ring mapped across the disconnect.
     let (txg, _) = u.nf.ring_grefs();
     let some_buffer_gref = {
@@ -553,4 +553,28 @@ fn two_vifs_on_one_guest() {
     assert!(devs[1].0.receive().is_none());
     assert!(devs[0].0.receive().is_some());
     assert_eq!(plat.world().grants_in_use(), 2 * (2 + 64));
+}
+
+#[test]
+fn backend_closing_drops_the_carrier_and_the_device_disconnects_once() {
+    let mut u = up();
+    let mut xs = Xenstore::new(u.env.fake.ring(), &*u.env.fake);
+    assert_eq!(u.nf.check_backend(&mut xs), XenbusState::Connected);
+    assert!(u.nf.carrier());
+    // The toolstack unplugs the vif: the back end goes to Closing.
+    u.env
+        .fake
+        .write_as(0, &format!("{}/state", u.env.be), b"5")
+        .unwrap();
+    assert_eq!(u.nf.check_backend(&mut xs), XenbusState::Closing);
+    assert!(!u.nf.carrier());
+    assert_eq!(u.nf.send(&frame(60, 0)), Err(NetError::NotConnected));
+    let rep = u.nf.disconnect(&mut xs, 5_000_000_000).unwrap();
+    assert_eq!(rep.pages_freed, 64);
+    assert!(u.nf.is_released());
+    assert_eq!(u.plat.world().grants_in_use(), 0);
+    // A second disconnect frees nothing twice.
+    let again = u.nf.disconnect(&mut xs, 5_000_000_000).unwrap();
+    assert_eq!(again.pages_freed, 0);
+    assert_eq!(u.plat.world().pages_outstanding(), 0);
 }

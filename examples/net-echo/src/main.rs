@@ -1,7 +1,8 @@
 //! Network echo appliance: on every vif it answers ping (smoltcp), echoes UDP datagrams and
 //! TCP streams on port 7 (RFC 862), prints its address and `MINIOS-READY`, and idles blocked
 //! in the hypervisor between packets. A UDP datagram `quit` to port 9 prints the counters,
-//! disconnects the vifs cleanly and powers the guest off.
+//! disconnects the vifs cleanly and powers the guest off; so does the unplugging of its last
+//! vif (`xl network-detach`), after following the back end through the close.
 #![no_std]
 #![no_main]
 
@@ -137,6 +138,10 @@ fn main() -> Result<(), net::NetInitError> {
         net.poll();
         if serve(&mut net, &socks) {
             break;
+        }
+        if net.vifs().iter().all(|v| v.dev.is_released()) {
+            println!("net-echo: every vif was unplugged; powering off");
+            return Ok(());
         }
         // Send what serve() queued before sleeping.
         net.poll();
