@@ -33,6 +33,11 @@ have_linux=0
 
 cargo build --release --target x86_64-unknown-none -p net-echo >&2
 cargo build --release --manifest-path tools/Cargo.toml >&2
+if [ "$have_linux" = 1 ]; then
+    # the Linux guest's echo server (guestbench, static musl) goes into its initramfs
+    cargo build --release --manifest-path tools/Cargo.toml --target x86_64-unknown-linux-musl \
+        -p guestbench >&2
+fi
 
 out=out/net-bench
 mkdir -p "$out"
