@@ -410,13 +410,19 @@ impl Net {
                 delay = delay.min(d.total_micros().saturating_mul(1000));
             }
         }
-        if delay == 0 || NET_EVENT.swap(false, Ordering::AcqRel) {
+        // A vif's event, or xenstored's (a watch on a back end's state: carrier, unplug).
+        let event = || {
+            let net = NET_EVENT.swap(false, Ordering::AcqRel);
+            let store = xenstore::take_store_event();
+            net || store
+        };
+        if delay == 0 || event() {
             return;
         }
         // Xen's timer takes a signed time: cap the sleep (an hour) so that it never wraps.
         let delay = delay.min(3_600_000_000_000);
         let deadline = events::now_ns().saturating_add(delay);
-        events::wait_deadline(deadline, || NET_EVENT.swap(false, Ordering::AcqRel));
+        events::wait_deadline(deadline, event);
     }
 
     /// Polls until `cond(self)` holds or `timeout_ns` passes, waiting in between.
