@@ -55,7 +55,7 @@ timeout_secs = $((pings * 3 + 60))
 on_marker = "@MARKER@"
 run = '''head -c $bytes /dev/urandom >/tmp/bench-in; t0=\$(date +%s%N); bash -c 'exec 3<>/dev/tcp/$1/7 || exit 1; cat /tmp/bench-in >&3 & head -c $bytes <&3 >/tmp/bench-out; wait; exec 3>&-'; t1=\$(date +%s%N); if cmp -s /tmp/bench-in /tmp/bench-out; then echo "BENCH-TCP bytes=$bytes ns=\$((t1 - t0)) ok"; else echo "BENCH-TCP bytes=$bytes FAIL"; fi'''
 expect_output = ["BENCH-TCP bytes=$bytes ns="]
-timeout_secs = 900
+timeout_secs = 600
 EOF
 }
 

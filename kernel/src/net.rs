@@ -266,6 +266,9 @@ impl Vif {
 #[derive(Debug)]
 pub struct Net {
     vifs: Vec<Vif>,
+    /// Vif numbers tried (up or failed), so a hot-plugged one is brought up once.
+    seen: Vec<u32>,
+    cfg: NetConfig,
 }
 
 /// Why networking could not start.
@@ -301,78 +304,96 @@ fn config() -> NetConfig {
 }
 
 /// Brings up every vif in `device/vif/`. A guest without vifs gets an empty [`Net`].
-pub fn init() -> Result<Net, NetInitError> {
-    let cmd = Cmdline::new(crate::system().cmdline);
+const VIFS_WATCH: &str = "net-vifs";
+
+/// The vif numbers listed under `device/vif` (sorted).
+fn list_vifs() -> Result<Vec<u32>, NetInitError> {
     let mut indices: Vec<u32> = match xenstore::with(|xs| xs.directory("device/vif")) {
         Ok(list) => list.iter().filter_map(|s| s.parse().ok()).collect(),
         Err(xenstore::XsError::Errno(e)) if e.name() == "ENOENT" => Vec::new(),
         Err(e) => return Err(NetInitError::Xenstore(format!("{e}"))),
     };
     indices.sort_unstable();
+    Ok(indices)
+}
+
+/// Connects `device/vif/<index>` and gives it an interface and an address.
+fn bring_up(index: u32, cfg: &NetConfig) -> Result<Vif, NetInitError> {
+    let cmd = Cmdline::new(crate::system().cmdline);
+    let dir = format!("device/vif/{index}");
+    let mut dev =
+        xenstore::with(|xs| Netfront::connect(KernelNet, xs, &dir, cfg)).map_err(|error| {
+            NetInitError::Vif {
+                dir: dir.clone(),
+                error,
+            }
+        })?;
+    println!("net: {}", dev.describe());
+    let mac = dev.mac();
+    let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+    icfg.random_seed = events::now_ns() ^ u64::from(index) << 48;
+    let iface = Interface::new(icfg, &mut dev, now());
+    let watch = format!("net-carrier-{index}");
+    let state_path = format!("{}/state", dev.backend());
+    xenstore::with(|xs| xs.watch(&state_path, &watch))
+        .map_err(|e| NetInitError::Xenstore(format!("{e}")))?;
+    let mut vif = Vif {
+        dev,
+        iface,
+        sockets: SocketSet::new(Vec::new()),
+        dhcp: None,
+        source: AddrSource::Dhcp,
+        index,
+        watch,
+        carrier_reported: false,
+    };
+    let key = if index == 0 {
+        String::from("ip")
+    } else {
+        format!("ip{index}")
+    };
+    let from_cmdline = match cmd.get(&key) {
+        Some(v) => Some(IpSetting::parse(v).ok_or(NetInitError::BadOption(format!("{key}={v}")))?),
+        None => None,
+    };
+    let setting = match (vif.dev.ip_setting(), from_cmdline) {
+        (Some(s), _) => Some((s, AddrSource::Xenstore)),
+        (None, Some(s)) => Some((s, AddrSource::Cmdline)),
+        (None, None) => None,
+    };
+    match setting {
+        Some((s, src)) => {
+            let [a, b, c, d] = s.addr;
+            vif.set_addr(Ipv4Cidr::new(Ipv4Address::new(a, b, c, d), s.prefix));
+            vif.source = src;
+            println!(
+                "net: vif{index} address {}.{}.{}.{}/{} {src}",
+                a, b, c, d, s.prefix
+            );
+        }
+        None => {
+            vif.dhcp = Some(vif.sockets.add(dhcpv4::Socket::new()));
+            println!("net: vif{index} address by DHCP (waiting for a lease)");
+        }
+    }
+    Ok(vif)
+}
+
+/// Brings up every vif in `device/vif/` (a guest without vifs gets an empty [`Net`]) and
+/// watches `device/vif` for vifs plugged in later (`xl network-attach`): [`Net::poll`] brings
+/// them up.
+pub fn init() -> Result<Net, NetInitError> {
     let cfg = config();
     let mut vifs = Vec::new();
-    for index in indices {
-        let dir = format!("device/vif/{index}");
-        let mut dev =
-            xenstore::with(|xs| Netfront::connect(KernelNet, xs, &dir, &cfg)).map_err(|error| {
-                NetInitError::Vif {
-                    dir: dir.clone(),
-                    error,
-                }
-            })?;
-        println!("net: {}", dev.describe());
-        let mac = dev.mac();
-        let mut icfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        icfg.random_seed = events::now_ns() ^ u64::from(index) << 48;
-        let iface = Interface::new(icfg, &mut dev, now());
-        let watch = format!("net-carrier-{index}");
-        let state_path = format!("{}/state", dev.backend());
-        xenstore::with(|xs| xs.watch(&state_path, &watch))
-            .map_err(|e| NetInitError::Xenstore(format!("{e}")))?;
-        let mut vif = Vif {
-            dev,
-            iface,
-            sockets: SocketSet::new(Vec::new()),
-            dhcp: None,
-            source: AddrSource::Dhcp,
-            index,
-            watch,
-            carrier_reported: false,
-        };
-        let key = if index == 0 {
-            String::from("ip")
-        } else {
-            format!("ip{index}")
-        };
-        let from_cmdline = match cmd.get(&key) {
-            Some(v) => {
-                Some(IpSetting::parse(v).ok_or(NetInitError::BadOption(format!("{key}={v}")))?)
-            }
-            None => None,
-        };
-        let setting = match (vif.dev.ip_setting(), from_cmdline) {
-            (Some(s), _) => Some((s, AddrSource::Xenstore)),
-            (None, Some(s)) => Some((s, AddrSource::Cmdline)),
-            (None, None) => None,
-        };
-        match setting {
-            Some((s, src)) => {
-                let [a, b, c, d] = s.addr;
-                vif.set_addr(Ipv4Cidr::new(Ipv4Address::new(a, b, c, d), s.prefix));
-                vif.source = src;
-                println!(
-                    "net: vif{index} address {}.{}.{}.{}/{} {src}",
-                    a, b, c, d, s.prefix
-                );
-            }
-            None => {
-                vif.dhcp = Some(vif.sockets.add(dhcpv4::Socket::new()));
-                println!("net: vif{index} address by DHCP (waiting for a lease)");
-            }
-        }
-        vifs.push(vif);
+    let mut seen = Vec::new();
+    for index in list_vifs()? {
+        seen.push(index);
+        vifs.push(bring_up(index, &cfg)?);
     }
-    Ok(Net { vifs })
+    // The first event (fired on registration) just re-lists what we have.
+    xenstore::with(|xs| xs.watch("device/vif", VIFS_WATCH))
+        .map_err(|e| NetInitError::Xenstore(format!("{e}")))?;
+    Ok(Net { vifs, seen, cfg })
 }
 
 impl Net {
@@ -391,9 +412,35 @@ impl Net {
         &mut self.vifs
     }
 
+    /// Brings up vifs plugged in since the last look (`xl network-attach`).
+    fn hotplug(&mut self) -> bool {
+        if xenstore::with(|xs| xs.next_watch_event_for(VIFS_WATCH, 0)).is_err() {
+            return false;
+        }
+        let Ok(list) = list_vifs() else {
+            return false;
+        };
+        let mut added = false;
+        for index in list {
+            if self.seen.contains(&index) {
+                continue;
+            }
+            self.seen.push(index);
+            println!("net: vif{index} plugged in");
+            match bring_up(index, &self.cfg) {
+                Ok(v) => {
+                    self.vifs.push(v);
+                    added = true;
+                }
+                Err(e) => println!("net: vif{index} not brought up: {e}"),
+            }
+        }
+        added
+    }
+
     /// Drives every vif; returns whether any socket state may have changed.
     pub fn poll(&mut self) -> bool {
-        let mut any = false;
+        let mut any = self.hotplug();
         for v in &mut self.vifs {
             any |= v.poll();
         }

@@ -168,7 +168,7 @@ impl Default for NetConfig {
             tx_buffers: 64,
             sg: true,
             split_evtchn: true,
-            timeout_ns: 60_000_000_000,
+            timeout_ns: 120_000_000_000,
             rx_queue_max: 256,
         }
     }

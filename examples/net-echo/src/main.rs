@@ -96,14 +96,9 @@ fn serve(net: &mut Net, socks: &[VifSockets]) -> bool {
     quit
 }
 
-fn main() -> Result<(), net::NetInitError> {
-    let mut net = net::init()?;
-    if net.is_empty() {
-        println!("net-echo: no vif in this guest's configuration (vif = [...] in the xl config)");
-        return Ok(());
-    }
-    let mut socks = Vec::new();
-    for i in 0..net.len() {
+/// Echo sockets for the vifs that have none yet (all at start, hot-plugged ones later).
+fn add_sockets(net: &mut Net, socks: &mut Vec<VifSockets>) {
+    for i in socks.len()..net.len() {
         let vif = net.vif(i);
         let udp = vif.add_socket(udp_socket(ECHO_PORT));
         let control = vif.add_socket(udp_socket(CONTROL_PORT));
@@ -112,6 +107,16 @@ fn main() -> Result<(), net::NetInitError> {
             .collect();
         socks.push(VifSockets { udp, control, tcp });
     }
+}
+
+fn main() -> Result<(), net::NetInitError> {
+    let mut net = net::init()?;
+    if net.is_empty() {
+        println!("net-echo: no vif in this guest's configuration (vif = [...] in the xl config)");
+        return Ok(());
+    }
+    let mut socks = Vec::new();
+    add_sockets(&mut net, &mut socks);
     // Addresses by DHCP arrive later: wait (blocked) for every vif to have one.
     let all = net.run_until(60_000_000_000, |n| {
         n.vifs().iter().all(|v| v.ipv4().is_some())
@@ -136,6 +141,19 @@ fn main() -> Result<(), net::NetInitError> {
     }
     loop {
         net.poll();
+        if net.len() > socks.len() {
+            // hot-plugged vifs (xl network-attach): serve them too
+            let first = socks.len();
+            add_sockets(&mut net, &mut socks);
+            for v in &mut net.vifs()[first..] {
+                println!(
+                    "net-echo: vif{} {} ({}): ping, echo udp+tcp port {ECHO_PORT}",
+                    v.index(),
+                    v.ipv4().map(|a| alloc::format!("{a}")).unwrap_or_default(),
+                    v.source()
+                );
+            }
+        }
         if serve(&mut net, &socks) {
             break;
         }
