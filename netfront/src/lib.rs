@@ -427,7 +427,7 @@ impl<P: NetPlatform> Netfront<P> {
         })?;
 
         // The back end publishes its features once its hotplug work is done (InitWait).
-        let st = xenbus::wait_for_state(
+        xenbus::wait_for_state(
             xs,
             &backend,
             |s| {
@@ -439,7 +439,6 @@ impl<P: NetPlatform> Netfront<P> {
             cfg.timeout_ns,
         )
         .map_err(|e| NetError::Backend(format!("{backend} never reached InitWait: {e}")))?;
-        let _ = st;
         let features = BackendFeatures {
             rx_copy: read_flag(xs, &format!("{backend}/feature-rx-copy"))? != 0,
             sg: read_flag(xs, &format!("{backend}/feature-sg"))? != 0,
@@ -514,7 +513,7 @@ impl<P: NetPlatform> Netfront<P> {
             nf.release_all();
             return Err(e);
         }
-        if let Err(e) = nf.handshake(xs, cfg, split) {
+        if let Err(e) = nf.handshake(xs, cfg) {
             nf.release_all();
             return Err(e);
         }
@@ -556,7 +555,6 @@ impl<P: NetPlatform> Netfront<P> {
         &mut self,
         xs: &mut Xenstore<X>,
         cfg: &NetConfig,
-        split: bool,
     ) -> Result<(), NetError> {
         // Post the receive buffers before the back end connects: it wants them at once.
         self.refill_rx(false);
@@ -595,7 +593,6 @@ impl<P: NetPlatform> Netfront<P> {
             t.write(&format!("{dir}/feature-gso-tcpv4"), b"0")?;
             Ok(())
         })?;
-        let _ = split;
         xenbus::switch_state(xs, &dir, XenbusState::Connected)?;
         let backend = self.backend.clone();
         let st = xenbus::wait_for_state(
