@@ -4,7 +4,8 @@
 # xen-netfront, guestbench's echo server), in ONE boot of the Xen host, measured by the same
 # dom0 commands, printed side by side with the ratio Rust / Linux.
 #
-#   guest-tests/net-bench.sh [--mib N] [--pings N]      (from the repository root)
+#   guest-tests/net-bench.sh [--mib N] [--pings N] [-- <xenhost host options>]
+#   (e.g. `-- --boot-timeout 900` on a loaded machine)
 #
 # Latency: `busybox ping` from dom0 (N pings, 1 s apart, after a warm-up), average RTT.
 # Throughput: N MiB of random bytes sent from dom0 through the guest's TCP echo server on
@@ -19,11 +20,13 @@ cd "$(dirname "$0")/.."
 
 mib=4
 pings=10
+host_opts=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --mib) mib=$2; shift 2 ;;
     --pings) pings=$2; shift 2 ;;
-    *) echo "usage: $0 [--mib N] [--pings N]" >&2; exit 2 ;;
+    --) shift; host_opts=("$@"); break ;;
+    *) echo "usage: $0 [--mib N] [--pings N] [-- <xenhost host options>]" >&2; exit 2 ;;
     esac
 done
 bytes=$((mib * 1024 * 1024))
@@ -102,7 +105,7 @@ EOF
 
 log=$out/run.log
 set +e
-tools/target/release/xenhost test "$manifest" | tee "$log"
+tools/target/release/xenhost test "$manifest" "${host_opts[@]}" | tee "$log"
 set -e
 rundir=$(sed -n 's/^\[xenhost\] run directory: //p' "$log" | head -n 1)
 [ -n "$rundir" ] || { echo "net-bench: no run directory in $log" >&2; exit 1; }
