@@ -24,6 +24,8 @@ pub mod events;
 #[cfg(target_os = "none")]
 pub mod gnttab;
 #[cfg(target_os = "none")]
+pub mod net;
+#[cfg(target_os = "none")]
 pub mod print;
 #[cfg(target_os = "none")]
 pub mod xenstore;

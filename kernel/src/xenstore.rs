@@ -37,6 +37,13 @@ impl XsPlatform for KernelXs {
 
 static XS: spin::Mutex<Option<Xenstore<KernelXs>>> = spin::Mutex::new(None);
 
+/// Consumes the "xenstored notified us" flag. For a loop that sleeps on other events (the
+/// network's) and must also wake for watch events, which it then reads with a zero timeout:
+/// the client always reads the ring before it waits, so taking the flag here loses nothing.
+pub fn take_store_event() -> bool {
+    STORE_EVENT.swap(false, Ordering::AcqRel)
+}
+
 /// Connects to xenstored over the ring and port from start_info.
 pub(crate) fn init(ring: &'static xen_abi::XenstoreDomainInterface, port: Port) {
     if let Err(e) = events::bind_existing(port, |_| STORE_EVENT.store(true, Ordering::Release)) {

@@ -23,6 +23,7 @@ pub mod flags;
 pub mod grant_table;
 pub mod hvm;
 pub mod hypercall;
+pub mod netif;
 pub mod xen;
 pub mod xs_wire;
 

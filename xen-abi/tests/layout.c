@@ -47,6 +47,7 @@
 #include <xen/io/ring.h>
 #include <xen/io/xenbus.h>
 #include <xen/io/xs_wire.h>
+#include <xen/io/netif.h>
 
 #if __XEN_INTERFACE_VERSION__ > __XEN_LATEST_INTERFACE_VERSION__
 #error "__XEN_INTERFACE_VERSION__ is newer than these headers"
@@ -730,6 +731,62 @@ int main(void)
     CONST(VDISK_READONLY);
     VALUE("sizeof(union_blkif_sring_entry)", sizeof(union blkif_sring_entry));
     VALUE("__CONST_RING_SIZE(blkif,4096)", __CONST_RING_SIZE(blkif, 4096));
+    /* io/netif.h: ring entries, flags, status codes, extra-info types */
+#define S struct netif_tx_request
+    TYPE("netif_tx_request", S);
+    FIELD("netif_tx_request", S, gref);
+    FIELD("netif_tx_request", S, offset);
+    FIELD("netif_tx_request", S, flags);
+    FIELD("netif_tx_request", S, id);
+    FIELD("netif_tx_request", S, size);
+#undef S
+#define S struct netif_extra_info
+    TYPE("netif_extra_info", S);
+    FIELD("netif_extra_info", S, type);
+    FIELD("netif_extra_info", S, flags);
+    FIELD("netif_extra_info", S, u);
+#undef S
+#define S struct netif_tx_response
+    TYPE("netif_tx_response", S);
+    FIELD("netif_tx_response", S, id);
+    FIELD("netif_tx_response", S, status);
+#undef S
+#define S struct netif_rx_request
+    TYPE("netif_rx_request", S);
+    FIELD("netif_rx_request", S, id);
+    FIELD("netif_rx_request", S, pad);
+    FIELD("netif_rx_request", S, gref);
+#undef S
+#define S struct netif_rx_response
+    TYPE("netif_rx_response", S);
+    FIELD("netif_rx_response", S, id);
+    FIELD("netif_rx_response", S, offset);
+    FIELD("netif_rx_response", S, flags);
+    FIELD("netif_rx_response", S, status);
+#undef S
+    CONST(NETTXF_csum_blank);
+    CONST(NETTXF_data_validated);
+    CONST(NETTXF_more_data);
+    CONST(NETTXF_extra_info);
+    CONST(NETRXF_data_validated);
+    CONST(NETRXF_csum_blank);
+    CONST(NETRXF_more_data);
+    CONST(NETRXF_extra_info);
+    CONST(NETRXF_gso_prefix);
+    /* NETIF_RSP_DROPPED and _ERROR are negative: compared as their negation. */
+    VALUE("-NETIF_RSP_DROPPED", -(NETIF_RSP_DROPPED));
+    VALUE("-NETIF_RSP_ERROR", -(NETIF_RSP_ERROR));
+    CONST(NETIF_RSP_OKAY);
+    CONST(NETIF_RSP_NULL);
+    CONST(XEN_NETIF_EXTRA_TYPE_NONE);
+    CONST(XEN_NETIF_EXTRA_TYPE_GSO);
+    CONST(XEN_NETIF_EXTRA_TYPE_MCAST_ADD);
+    CONST(XEN_NETIF_EXTRA_TYPE_MCAST_DEL);
+    CONST(XEN_NETIF_EXTRA_TYPE_HASH);
+    CONST(XEN_NETIF_EXTRA_TYPE_MAX);
+    CONST(XEN_NETIF_EXTRA_FLAG_MORE);
+    CONST(XEN_NETIF_NR_SLOTS_MIN);
+    CONST(XEN_NETIF_MAX_TX_SIZE);
 
     printf("end %lu\n", nr_facts);
     if (fflush(stdout) != 0 || ferror(stdout))

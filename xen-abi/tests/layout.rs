@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xen_abi::{
-    blkif, console, consts, evtchn_fifo, flags, grant_table, hvm, hypercall, xen, xs_wire,
+    blkif, console, consts, evtchn_fifo, flags, grant_table, hvm, hypercall, netif, xen, xs_wire,
 };
 
 /// Where Debian's libxen-dev puts the Xen public headers.
@@ -727,6 +727,63 @@ fn rust_side() -> RustSide {
     constant!(s, blkif::VDISK_READONLY as "VDISK_READONLY");
     constant!(s, blkif::BLKIF_SRING_ENTRY_BYTES as "sizeof(union_blkif_sring_entry)");
     constant!(s, blkif::BLKIF_RING_SIZE_ONE_PAGE as "__CONST_RING_SIZE(blkif,4096)");
+    layout!(s, netif::NetifTxRequest as "netif_tx_request" {
+        gref as "gref",
+        offset as "offset",
+        flags as "flags",
+        id as "id",
+        size as "size",
+    });
+    layout!(s, netif::NetifExtraInfo as "netif_extra_info" {
+        ty as "type",
+        flags as "flags",
+        u as "u",
+    });
+    layout!(s, netif::NetifTxResponse as "netif_tx_response" {
+        id as "id",
+        status as "status",
+    });
+    layout!(s, netif::NetifRxRequest as "netif_rx_request" {
+        id as "id",
+        pad as "pad",
+        gref as "gref",
+    });
+    layout!(s, netif::NetifRxResponse as "netif_rx_response" {
+        id as "id",
+        offset as "offset",
+        flags as "flags",
+        status as "status",
+    });
+    constant!(s, netif::NETTXF_CSUM_BLANK as "NETTXF_csum_blank");
+    constant!(s, netif::NETTXF_DATA_VALIDATED as "NETTXF_data_validated");
+    constant!(s, netif::NETTXF_MORE_DATA as "NETTXF_more_data");
+    constant!(s, netif::NETTXF_EXTRA_INFO as "NETTXF_extra_info");
+    constant!(s, netif::NETRXF_DATA_VALIDATED as "NETRXF_data_validated");
+    constant!(s, netif::NETRXF_CSUM_BLANK as "NETRXF_csum_blank");
+    constant!(s, netif::NETRXF_MORE_DATA as "NETRXF_more_data");
+    constant!(s, netif::NETRXF_EXTRA_INFO as "NETRXF_extra_info");
+    constant!(s, netif::NETRXF_GSO_PREFIX as "NETRXF_gso_prefix");
+    s.constant(
+        "netif::NETIF_RSP_DROPPED",
+        "-NETIF_RSP_DROPPED",
+        -i128::from(netif::NETIF_RSP_DROPPED),
+    );
+    s.constant(
+        "netif::NETIF_RSP_ERROR",
+        "-NETIF_RSP_ERROR",
+        -i128::from(netif::NETIF_RSP_ERROR),
+    );
+    constant!(s, netif::NETIF_RSP_OKAY as "NETIF_RSP_OKAY");
+    constant!(s, netif::NETIF_RSP_NULL as "NETIF_RSP_NULL");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_NONE as "XEN_NETIF_EXTRA_TYPE_NONE");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_GSO as "XEN_NETIF_EXTRA_TYPE_GSO");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_MCAST_ADD as "XEN_NETIF_EXTRA_TYPE_MCAST_ADD");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_MCAST_DEL as "XEN_NETIF_EXTRA_TYPE_MCAST_DEL");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_HASH as "XEN_NETIF_EXTRA_TYPE_HASH");
+    constant!(s, netif::XEN_NETIF_EXTRA_TYPE_MAX as "XEN_NETIF_EXTRA_TYPE_MAX");
+    constant!(s, netif::XEN_NETIF_EXTRA_FLAG_MORE as "XEN_NETIF_EXTRA_FLAG_MORE");
+    constant!(s, netif::XEN_NETIF_NR_SLOTS_MIN as "XEN_NETIF_NR_SLOTS_MIN");
+    constant!(s, netif::XEN_NETIF_MAX_TX_SIZE as "XEN_NETIF_MAX_TX_SIZE");
 
     s
 }

@@ -20,7 +20,42 @@ XH=${XH:-/mnt/host}
 xh_ms() { date +%s%3N; }
 xh_say() { echo "XENHOST: $*"; }
 
+# ---- dom0 network for guests with a vif ------------------------------------------------
+# Bridge xenbr0 with 10.0.0.1/24 (guests' vifs join it through libxl's vif-bridge script,
+# `vif = [ "bridge=xenbr0,..." ]`) and a DHCP server on it (busybox udhcpd, leases
+# 10.0.0.100-199; static guest addresses stay below .100). Once per host boot, before the
+# first case; a failure is reported on the console but does not stop guests without a vif.
+XH_BRIDGE=xenbr0
+XH_BRIDGE_ADDR=10.0.0.1/24
+xh_net_setup() {
+    if ! ip link show "$XH_BRIDGE" >/dev/null 2>&1; then
+        ip link add "$XH_BRIDGE" type bridge &&
+            ip addr add "$XH_BRIDGE_ADDR" dev "$XH_BRIDGE" &&
+            ip link set "$XH_BRIDGE" up ||
+            xh_say "network: cannot set up bridge $XH_BRIDGE"
+        # forward delay 0: a vif forwards at once when it joins
+        echo 0 >/sys/class/net/$XH_BRIDGE/bridge/forward_delay 2>/dev/null
+    fi
+    mkdir -p /var/lib/misc /run/udhcpd
+    : >/var/lib/misc/udhcpd.leases
+    cat >/run/udhcpd/xenbr0.conf <<EOF_UDHCPD
+start 10.0.0.100
+end 10.0.0.199
+interface $XH_BRIDGE
+lease_file /var/lib/misc/udhcpd.leases
+pidfile /run/udhcpd/xenbr0.pid
+option subnet 255.255.255.0
+option router 10.0.0.1
+option lease 3600
+EOF_UDHCPD
+    if [ ! -e /run/udhcpd/xenbr0.pid ]; then
+        busybox udhcpd -S /run/udhcpd/xenbr0.conf || xh_say "network: udhcpd did not start"
+    fi
+    xh_say "network: $XH_BRIDGE $XH_BRIDGE_ADDR up, DHCP 10.0.0.100-199"
+}
+
 xh_ready() {
+    xh_net_setup
     xh_ms >"$XH/ready"
     xh_say "dom0 ready"
 }
