@@ -47,10 +47,11 @@ dn_load() { # <dir> <run>
     mkdir -p "$CFGDIR"
 }
 
-dn_pid_of() { # <name>: pid of a daemon by its exact command name (empty if none)
+dn_pid_of() { # <name>: pid of a daemon by its exact command name (empty if none);
+    # "xenstored" also finds oxenstored (the OCaml one)
     for p in /proc/[0-9]*; do
         read -r c 2>/dev/null <"$p/comm" || continue
-        if [ "$c" = "$1" ]; then
+        if [ "$c" = "$1" ] || [ "o$1" = "$c" ]; then
             echo "${p#/proc/}"
             return
         fi
@@ -401,17 +402,24 @@ dn_limits() {
         for d in xenstored xenconsoled; do
             p=$(dn_pid_of $d)
             [ -n "$p" ] || continue
-            echo "$d before: $(grep 'Max open files' /proc/"$p"/limits)"
-            prlimit --pid "$p" --nofile=65536:65536 || echo "$d: prlimit failed"
+            echo "$d ($(cat /proc/"$p"/comm), pid $p) before: $(grep 'Max open files' /proc/"$p"/limits)"
+            soft=$(awk '/Max open files/ { print $4 }' /proc/"$p"/limits)
+            if [ "$soft" != unlimited ] && [ "$soft" -lt 65536 ]; then
+                prlimit --pid "$p" --nofile=65536:65536 || echo "$d: prlimit failed"
+            fi
             echo "$d after: $(grep 'Max open files' /proc/"$p"/limits)"
         done
         echo "fs.file-max $(cat /proc/sys/fs/file-max)"
         echo "kernel.pty.max $(cat /proc/sys/kernel/pty/max) (in use $(cat /proc/sys/kernel/pty/nr))"
-        echo "xenstored command line: $(tr '\0' ' ' </proc/"$(dn_pid_of xenstored)"/cmdline)"
-        echo "xenconsoled command line: $(tr '\0' ' ' </proc/"$(dn_pid_of xenconsoled)"/cmdline)"
-        ls -l /usr/sbin/xenstored /etc/alternatives/xenstored 2>&1
+        for d in xenstored xenconsoled; do
+            p=$(dn_pid_of $d)
+            [ -n "$p" ] && echo "$d command line: $(tr '\0' ' ' </proc/"$p"/cmdline)"
+        done
+        ls -l /usr/lib/xen-4.17/bin/ | grep -i store
+        ps -eo pid,rss,comm,args | grep -i -E 'xen|PID' | grep -v grep
+        cat /etc/default/xen /etc/xen/oxenstored.conf 2>/dev/null | grep -v '^#' | grep .
     } >"$D/limits.txt" 2>&1
-    dn_say "limits: $(grep -c after "$D/limits.txt") daemon(s) raised to 65536 open files"
+    dn_say "limits: $(grep after "$D/limits.txt" | tr -s " " | tr "\n" ";")"
 }
 
 dn_plan() { # <dir>: every line of <dir>/plan: <command> <run> [args]
