@@ -200,8 +200,14 @@ dn_create() {
         fi
     else
         status=create-failed
-        # the last line xl said, commas out (CSV)
-        while IFS= read -r l; do [ -n "$l" ] && err=$l; done <"$CFGDIR/$i.err"
+        # xl's first error line (else its last line), commas out (CSV); all it said kept
+        first=
+        while IFS= read -r l; do
+            [ -n "$l" ] && err=$l
+            case "$l" in *error*) [ -z "$first" ] && first=$l ;; esac
+        done <"$CFGDIR/$i.err"
+        [ -n "$first" ] && err=$first
+        cp "$CFGDIR/$i.err" "$R/xl-error-$i.txt"
         err=$(printf '%s' "$err" | tr ',\r' ';;')
     fi
     echo "$i,$name,$status,$t0,$((t1 - t0)),$ready,$rc,$err"
@@ -422,6 +428,25 @@ dn_limits() {
     dn_say "limits: $(grep after "$D/limits.txt" | tr -s " " | tr "\n" ";")"
 }
 
+# dn_idle <secs>: all instances up and idle: dom0 and daemon CPU over <secs> (samples every
+# second), to tell a daemon's per-create cost from a cost per existing instance.
+dn_idle() {
+    rm -f "$R/idle-stop"
+    a="$(dn_daemons_line)"
+    dn_now
+    t0=$now_ms
+    sleep "$1"
+    dn_now
+    {
+        echo "idle_ms=$((now_ms - t0))"
+        echo "instances_running=$(dn_listed | wc -l)"
+        echo "daemons_before=$a"
+        echo "daemons_after=$(dn_daemons_line)"
+        echo "daemons_header=$DN_DAEMONS_HEADER"
+    } >"$R/idle.txt"
+    dn_say "$RUN idle $1 s: $(tr '\n' ' ' <"$R/idle.txt" | cut -c1-200)"
+}
+
 dn_plan() { # <dir>: every line of <dir>/plan: <command> <run> [args]
     D=$1
     while read -r cmd run a b c; do
@@ -441,6 +466,7 @@ dn_plan() { # <dir>: every line of <dir>/plan: <command> <run> [args]
             resume) dn_resume ;;
             probe) dn_probe "$a" ;;
             snapshot) dn_snapshot "$a" ;;
+            idle) dn_idle "$a" ;;
             teardown) dn_teardown ;;
             *) dn_say "unknown plan line: $cmd $run" ;;
             esac

@@ -27,9 +27,11 @@ pub const USAGE: &str = "\
   xenhost spawn <guest.elf> --count N [--workers W] [--memory MB] [--guest-vcpus V]
                 [--vif [--bridges K]] [--marker TEXT] [--ready-timeout S]
                 [--probe-every K] [--interrupt-after K] [--xl-monitor] [--no-console-log]
-                [--keep-limits] [--results DIR] [host options]
+                [--keep-limits] [--results DIR] [--compare V1,V2,...] [host options]
                                       start N instances on the Xen host, measure them,
-                                      tear them down; CSV, summary, SVG plot
+                                      tear them down; CSV, summary, SVG plot. --compare:
+                                      one run per variant in the same boot (default,
+                                      no-console-log, xl-monitor, workers1, workers4)
   xenhost spawn-test <guest.elf> [--count N]
                                       CI check: N (20) instances all ready and torn down;
                                       an interrupted run resumed and torn down; a bystander
@@ -55,6 +57,8 @@ pub struct SpawnOpts {
     /// Do not raise xenstored's/xenconsoled's open-file limits.
     pub keep_limits: bool,
     pub results: Option<PathBuf>,
+    /// Variants compared side by side in one boot (`--compare a,b,...`).
+    pub compare: Vec<String>,
 }
 
 impl Default for SpawnOpts {
@@ -74,6 +78,7 @@ impl Default for SpawnOpts {
             console_log: true,
             keep_limits: false,
             results: None,
+            compare: Vec::new(),
         }
     }
 }
@@ -167,6 +172,12 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
             "--xl-monitor" => o.xl_monitor = true,
             "--no-console-log" => o.console_log = false,
             "--keep-limits" => o.keep_limits = true,
+            "--compare" => {
+                o.compare = value(arg)?.split(',').map(str::to_string).collect();
+                for v in &o.compare {
+                    variant(&SpawnOpts::default(), v)?;
+                }
+            }
             "--results" => o.results = Some(PathBuf::from(value(arg)?)),
             _ => rest.push(arg.clone()),
         }
@@ -234,7 +245,45 @@ pub fn measure_plan(o: &SpawnOpts) -> String {
             from = to + 1;
         }
     }
+    // all up and idle for a while: what existing instances cost with nothing being created
+    p.push_str("idle m 30\n");
     p.push_str("teardown m\n");
+    p
+}
+
+/// The options of a `--compare` variant.
+pub fn variant(base: &SpawnOpts, name: &str) -> Result<SpawnOpts, String> {
+    let mut o = base.clone();
+    match name {
+        "default" => {}
+        "no-console-log" => o.console_log = false,
+        "xl-monitor" => o.xl_monitor = true,
+        "workers1" => o.workers = 1,
+        "workers4" => o.workers = 4,
+        _ => {
+            return Err(format!(
+                "--compare: unknown variant {name:?} (default, no-console-log, xl-monitor, \
+                 workers1, workers4)"
+            ))
+        }
+    }
+    Ok(o)
+}
+
+/// The plan of a comparison: per variant (run `v<k>`), console logging as it wants, limits,
+/// spawn, a probe, idle, teardown.
+pub fn compare_plan(variants: &[SpawnOpts]) -> String {
+    let mut p = String::new();
+    for (k, o) in variants.iter().enumerate() {
+        let r = format!("v{}", k + 1);
+        let _ = write!(
+            p,
+            "console-log {}\nlimits x\nsnapshot {r} start\nspawn {r} 1 {n}\nprobe {r} {n}\n\
+             idle {r} 20\nteardown {r}\n",
+            if o.console_log { "on" } else { "off" },
+            n = o.count
+        );
+    }
     p
 }
 
@@ -749,6 +798,19 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         }
         None => r.problems.push("no teardown record".into()),
     }
+    if let Some(t) = &tag {
+        if let Some(line) = per_create_line(
+            &read(dir, "daemons-start.txt"),
+            &read(dir, &format!("daemons-{t}.txt")),
+            recs.len() as u64,
+        ) {
+            sm.push_str(&line);
+        }
+    }
+    let idle = kv_file(dir, "idle.txt");
+    if let Some(line) = idle_line(&idle) {
+        sm.push_str(&line);
+    }
     let probes = probes_table(dir);
     if !probes.is_empty() {
         sm.push_str(&probes);
@@ -822,6 +884,68 @@ pub fn limit_hint(failed: &[&Record]) -> Option<String> {
         .iter()
         .find(|(k, _)| all.contains(k))
         .map(|(_, h)| format!("host-side limit: {h}"))
+}
+
+/// Daemon and dom0 CPU per `xl create` over the spawn phase (snapshots before and after).
+fn per_create_line(start: &str, end: &str, n: u64) -> Option<String> {
+    let parse = |t: &str| -> Option<BTreeMap<String, i64>> {
+        let mut l = t.lines();
+        let h = l.next()?;
+        let v = l.next()?;
+        Some(
+            h.split(',')
+                .zip(v.split(','))
+                .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+                .collect(),
+        )
+    };
+    let (a, b) = (parse(start)?, parse(end)?);
+    let d = |k: &str| match (a.get(k), b.get(k)) {
+        (Some(x), Some(y)) if n > 0 => format!("{:.0}", (y - x) as f64 / n as f64),
+        _ => "-".into(),
+    };
+    Some(format!(
+        "CPU per xl create over the spawn phase (ticks of 10 ms as dom0 counts them; TCG \
+         loses ticks, compare shares): xenstored {}, xenconsoled {}, dom0 user {} sys {} \
+         (idle {}, steal {})\n",
+        d("xs_cpu_ticks"),
+        d("xc_cpu_ticks"),
+        d("cpu_user"),
+        d("cpu_sys"),
+        d("cpu_idle"),
+        d("cpu_steal")
+    ))
+}
+
+/// CPU of dom0 and the daemons while all instances idled (`idle.txt`).
+fn idle_line(kv: &BTreeMap<String, String>) -> Option<String> {
+    let hdr: Vec<&str> = kv.get("daemons_header")?.split(',').collect();
+    let b: Vec<&str> = kv.get("daemons_before")?.split(',').collect();
+    let a: Vec<&str> = kv.get("daemons_after")?.split(',').collect();
+    let d = |k: &str| -> String {
+        let i = hdr.iter().position(|h| *h == k);
+        match i.and_then(|i| {
+            Some((
+                b.get(i)?.parse::<i64>().ok()?,
+                a.get(i)?.parse::<i64>().ok()?,
+            ))
+        }) {
+            Some((x, y)) => (y - x).to_string(),
+            None => "-".into(),
+        }
+    };
+    Some(format!(
+        "all {} instances idle for {} s: CPU ticks (10 ms) used by xenstored {}, xenconsoled {}, \
+         dom0 user {} sys {} (idle {}, steal {})\n",
+        kv.get("instances_running")?,
+        kv.get("idle_ms")?.parse::<u64>().ok()? / 1000,
+        d("xs_cpu_ticks"),
+        d("xc_cpu_ticks"),
+        d("cpu_user"),
+        d("cpu_sys"),
+        d("cpu_idle"),
+        d("cpu_steal")
+    ))
 }
 
 fn probes_table(dir: &Path) -> String {
@@ -1078,8 +1202,12 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         }
     };
     println!("[xenhost] run directory: {}", run.dir.display());
-    let prefix = format!("d{}", run_id());
+    let id = run_id();
+    let prefix = format!("d{id}");
     let cond0 = conditions();
+    if !o.compare.is_empty() {
+        return compare(&o, &a.opts, &img, &run, Path::new(kernel), &id, &cond0);
+    }
     let d = match write_share(
         &run.share(),
         Path::new(kernel),
@@ -1150,6 +1278,115 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         for p in &r.problems {
             println!("problem: {p}");
         }
+        ExitCode::FAILURE
+    }
+}
+
+/// `--compare`: one run per variant in one boot; each run's summary, then a table.
+fn compare(
+    o: &SpawnOpts,
+    hopts: &HostOpts,
+    img: &crate::image::Image,
+    run: &RunDir,
+    kernel: &Path,
+    id: &str,
+    cond0: &str,
+) -> ExitCode {
+    let variants: Vec<SpawnOpts> = o
+        .compare
+        .iter()
+        .map(|v| variant(o, v).unwrap_or_else(|_| o.clone()))
+        .collect();
+    let runs: Vec<(String, String)> = variants
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            let r = format!("v{}", k + 1);
+            let p = params(v, &format!("d{id}v{}", k + 1), v.count);
+            (r, p)
+        })
+        .collect();
+    let run_refs: Vec<(&str, String)> = runs.iter().map(|(r, p)| (r.as_str(), p.clone())).collect();
+    let d = match write_share(&run.share(), kernel, &compare_plan(&variants), &run_refs) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xenhost spawn: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let t0 = Instant::now();
+    let total = o.count * variants.len() as u64;
+    let res = boot_and_run(img, hopts, run, &d, total, budget(total));
+    let mut table = format!(
+        "{}; compared variants in one boot; at end: {}; whole run {:.0} s\n",
+        host_head(hopts, o, cond0),
+        conditions(),
+        t0.elapsed().as_secs_f64()
+    );
+    let mut all = String::new();
+    let mut ok = res.is_ok();
+    for ((name, v), (r, _)) in o.compare.iter().zip(&variants).zip(&runs) {
+        let rep = report(
+            &d.join(r),
+            v,
+            v.count,
+            &format!("== variant {name} (run {r})"),
+        );
+        ok &= rep.problems.is_empty();
+        all.push_str(&rep.summary);
+        for p in &rep.problems {
+            let _ = writeln!(all, "problem: {p}");
+        }
+        let line = |key: &str| {
+            rep.summary
+                .lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or("")
+                .to_string()
+        };
+        let _ = writeln!(
+            table,
+            "{name:>15}: {} | {} | {}",
+            line("xl create time"),
+            line("creation:"),
+            line("CPU per xl create")
+        );
+        let out = run.dir.join("density").join(name);
+        let save = |dir: &Path| -> std::io::Result<()> {
+            fs::create_dir_all(dir)?;
+            fs::write(dir.join("summary.txt"), &rep.summary)?;
+            fs::write(dir.join("instances.csv"), &rep.csv)?;
+            fs::write(dir.join("create-time.svg"), &rep.svg)?;
+            for e in fs::read_dir(d.join(r))?.filter_map(Result::ok) {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.starts_with("probe-")
+                    || n.starts_with("daemons-")
+                    || n == "idle.txt"
+                    || n == "samples"
+                {
+                    fs::copy(e.path(), dir.join(n))?;
+                }
+            }
+            Ok(())
+        };
+        let _ = save(&out);
+        if let Some(rd) = &o.results {
+            let _ = save(&rd.join(name));
+        }
+    }
+    all.push_str(&table);
+    let _ = fs::write(run.dir.join("density").join("compare.txt"), &all);
+    if let Some(rd) = &o.results {
+        let _ = fs::create_dir_all(rd);
+        let _ = fs::write(rd.join("compare.txt"), &all);
+    }
+    print!("{all}");
+    if let Err(e) = &res {
+        println!("[xenhost] FAILED: the Xen host did not finish the run: {e}");
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::FAILURE
     }
 }
@@ -1389,13 +1626,13 @@ mod tests {
         assert_eq!(
             measure_plan(&o),
             "console-log on\nlimits x\nsnapshot m start\nspawn m 1 100\nprobe m 100\n\
-             spawn m 101 200\nprobe m 200\nspawn m 201 250\nprobe m 250\nteardown m\n"
+             spawn m 101 200\nprobe m 200\nspawn m 201 250\nprobe m 250\nidle m 30\nteardown m\n"
         );
         let (o, _) = parse(&argv("--count 20 --interrupt-after 5 --no-console-log")).unwrap();
         assert_eq!(
             measure_plan(&o),
             "console-log off\nlimits x\nsnapshot m start\ninterrupt m 1 20 5\nresume m\n\
-             teardown m\n"
+             idle m 30\nteardown m\n"
         );
         let p = params(&o, "dabc", 20);
         assert!(p.contains("DN_PREFIX=dabc\n") && p.contains("DN_XL_FLAGS=-e\n"));
