@@ -27,11 +27,12 @@ pub const USAGE: &str = "\
   xenhost spawn <guest.elf> --count N [--workers W] [--memory MB] [--guest-vcpus V]
                 [--vif [--bridges K]] [--marker TEXT] [--ready-timeout S]
                 [--probe-every K] [--interrupt-after K] [--xl-monitor] [--no-console-log]
-                [--keep-limits] [--results DIR] [--compare V1,V2,...] [host options]
+                [--keep-limits] [--results DIR] [--compare V1,V2,...] [--memory-scan] [host options]
                                       start N instances on the Xen host, measure them,
                                       tear them down; CSV, summary, SVG plot. --compare:
                                       one run per variant in the same boot (default,
-                                      no-console-log, xl-monitor, workers1, workers4)
+                                      no-console-log, xl-monitor, workers1, workers4);
+                                      --memory-scan: first one guest at memory=1..4 MB
   xenhost spawn-test <guest.elf> [--count N]
                                       CI check: N (20) instances all ready and torn down;
                                       an interrupted run resumed and torn down; a bystander
@@ -59,6 +60,8 @@ pub struct SpawnOpts {
     pub results: Option<PathBuf>,
     /// Variants compared side by side in one boot (`--compare a,b,...`).
     pub compare: Vec<String>,
+    /// First try one instance at each `memory=` from 1 to 4 MB (`--memory-scan`).
+    pub memory_scan: bool,
 }
 
 impl Default for SpawnOpts {
@@ -79,6 +82,7 @@ impl Default for SpawnOpts {
             keep_limits: false,
             results: None,
             compare: Vec::new(),
+            memory_scan: false,
         }
     }
 }
@@ -172,6 +176,7 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
             "--xl-monitor" => o.xl_monitor = true,
             "--no-console-log" => o.console_log = false,
             "--keep-limits" => o.keep_limits = true,
+            "--memory-scan" => o.memory_scan = true,
             "--compare" => {
                 o.compare = value(arg)?.split(',').map(str::to_string).collect();
                 for v in &o.compare {
@@ -285,6 +290,22 @@ pub fn compare_plan(variants: &[SpawnOpts]) -> String {
         );
     }
     p
+}
+
+/// dom0 script of `--memory-scan`: one instance at each memory= from 1 to 4 MB; for each,
+/// whether `xl create` took it and whether the marker came.
+pub fn memory_scan_script(marker: &str) -> String {
+    format!(
+        "for m in 1 2 3 4; do\n\
+         n=memscan-$m; l=/var/log/xen/console/guest-$n.log; rm -f $l\n\
+         printf 'name=\"%s\"\\ntype=\"pv\"\\nkernel=\"/mnt/host/density/kernel\"\\nmemory=%s\\nvcpus=1\\n' $n $m >/tmp/$n.cfg\n\
+         if xl create -e /tmp/$n.cfg >/tmp/$n.err 2>&1; then\n\
+         k=0; while [ $k -lt 60 ] && ! grep -q '{marker}' $l 2>/dev/null; do sleep 0.5; k=$((k+1)); done\n\
+         if grep -q '{marker}' $l 2>/dev/null; then echo \"memory=$m: created, marker seen\"; else echo \"memory=$m: created, NO marker in 30 s\"; fi\n\
+         xl list $n | tail -1; xl destroy $n\n\
+         else echo \"memory=$m: xl create failed: $(grep -m1 -i error /tmp/$n.err || tail -1 /tmp/$n.err)\"; fi\n\
+         done\n"
+    )
 }
 
 /// One instance's record (density.sh's `rec.w<k>` line).
@@ -1307,7 +1328,15 @@ fn compare(
         })
         .collect();
     let run_refs: Vec<(&str, String)> = runs.iter().map(|(r, p)| (r.as_str(), p.clone())).collect();
-    let d = match write_share(&run.share(), kernel, &compare_plan(&variants), &run_refs) {
+    let mut plan = compare_plan(&variants);
+    if o.memory_scan {
+        plan.insert_str(0, "exec memscan\n");
+    }
+    let d = match write_share(&run.share(), kernel, &plan, &run_refs).and_then(|d| {
+        fs::write(d.join("memscan"), memory_scan_script(&o.marker))
+            .map(|()| d)
+            .map_err(|e| e.to_string())
+    }) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("xenhost spawn: FAILED: {e}");
@@ -1373,6 +1402,13 @@ fn compare(
         if let Some(rd) = &o.results {
             let _ = save(&rd.join(name));
         }
+    }
+    if o.memory_scan {
+        let _ = writeln!(
+            table,
+            "smallest memory= (one instance each, xl create -e):\n{}",
+            read(&d, "memscan.out")
+        );
     }
     all.push_str(&table);
     let _ = fs::write(run.dir.join("density").join("compare.txt"), &all);
@@ -1634,6 +1670,27 @@ mod tests {
             "console-log off\nlimits x\nsnapshot m start\ninterrupt m 1 20 5\nresume m\n\
              idle m 30\nteardown m\n"
         );
+        let vs: Vec<SpawnOpts> = ["default", "no-console-log"]
+            .iter()
+            .map(|v| variant(&o, v).unwrap())
+            .collect();
+        assert_eq!(
+            compare_plan(&vs),
+            "console-log off\nlimits x\nsnapshot v1 start\nspawn v1 1 20\nprobe v1 20\n\
+             idle v1 20\nteardown v1\nconsole-log off\nlimits x\nsnapshot v2 start\n\
+             spawn v2 1 20\nprobe v2 20\nidle v2 20\nteardown v2\n"
+        );
+        assert!(variant(&o, "bogus").is_err());
+        let scan = memory_scan_script("MINIOS-READY");
+        let st = Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(&scan)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{scan}");
+        assert!(scan.contains("memory=%s") && scan.contains("grep -q 'MINIOS-READY'"));
+        assert!(parse(&argv("--compare default,nope")).is_err());
         let p = params(&o, "dabc", 20);
         assert!(p.contains("DN_PREFIX=dabc\n") && p.contains("DN_XL_FLAGS=-e\n"));
         assert!(p.contains("DN_MARKER=MINIOS-READY\n") && p.contains("DN_CONSOLE_LOG=0\n"));
