@@ -38,7 +38,7 @@ missing=()
 for p in "${base_pkgs[@]}"; do
     [ -n "$(installed "$p")" ] || missing+=("$p")
 done
-qemu_ver=$(installed "$qemu_pkg")
+qemu_ver=$(installed "$qemu_pkg" || true)
 need_qemu=0
 if [ -z "$qemu_ver" ] || ! dpkg --compare-versions "$qemu_ver" ge "$qemu_min"; then
     need_qemu=1
@@ -103,6 +103,12 @@ fi
 if ! rustup target list --installed --toolchain "$toolchain" | grep -qx x86_64-unknown-none; then
     say "adding target x86_64-unknown-none to $toolchain"
     rustup target add x86_64-unknown-none --toolchain "$toolchain"
+fi
+# guestbench (tools/guestbench) is built statically for the musl target: the same binary
+# runs in dom0 and in the Linux reference guest's busybox initramfs.
+if ! rustup target list --installed --toolchain "$toolchain" | grep -qx x86_64-unknown-linux-musl; then
+    say "adding target x86_64-unknown-linux-musl to $toolchain"
+    rustup target add x86_64-unknown-linux-musl --toolchain "$toolchain"
 fi
 components=$(rustup component list --installed --toolchain "$toolchain")
 for c in rustfmt clippy; do

@@ -6,8 +6,16 @@
 //! backend) owns the other index, so every index read from shared memory is checked: a peer
 //! that moves its index by more than the ring size gets [`RingError::Corrupt`], never an
 //! out-of-bounds access or a panic.
+//!
+//! [`FrontRing`] and [`BackRing`] (module [`sring`]) are the request/response rings of
+//! io/ring.h that every split driver (netif, blkif) uses, with the same checks.
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod sring;
+pub use sring::{
+    raw_header, ring_size, BackRing, FrontRing, RingFull, Slot, SringHeader, SRING_HEADER_BYTES,
+};
 
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};

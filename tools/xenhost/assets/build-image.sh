@@ -101,6 +101,68 @@ if [ -n "$old_kernels" ]; then
     in_root apt-get -y purge $old_kernels
 fi
 in_root apt-get clean
+
+step "Linux PV reference guest: its kernel and a busybox initramfs"
+# The domU kernel is the dom0 kernel (Debian's linux-image-amd64 boots as a Xen PV domU too).
+# The initramfs holds Debian's busybox, the libraries it links against, and xen-netfront,
+# xen-blkfront and the modules they depend on, decompressed, with /etc/minios-modules listing
+# them in load order. Its /init is a stub: xenhost appends a second cpio archive per run with
+# the real /init (assets/linux-guest-init) and /bin/guestbench, so neither is part of the
+# image and changing them never rebuilds it.
+gkver=$(in_root dpkg-query -W -f '${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -n1)
+gkver=${gkver#linux-image-}
+gdir=/usr/lib/minios-linux-guest
+stage=/tmp/minios-linux-guest-initramfs
+ir="$root$stage"
+rm -rf "$ir"
+mkdir -p "$root$gdir" "$ir"/{bin,sbin,dev,proc,sys,etc,tmp,mnt,root,lib/modules}
+cp "$root/boot/vmlinuz-$gkver" "$root$gdir/vmlinuz"
+cp "$root/bin/busybox" "$ir/bin/busybox"
+for a in $(in_root /bin/busybox --list); do
+    [ -e "$ir/bin/$a" ] || ln -s busybox "$ir/bin/$a"
+done
+# the kernel runs /sbin/poweroff on `xl shutdown` (orderly_poweroff): make that power off
+printf '#!/bin/sh\nsync\nexec /bin/busybox poweroff -f\n' >"$ir/sbin/poweroff"
+chmod 0755 "$ir/sbin/poweroff"
+# shared libraries of busybox (none if it is static), by the paths its loader uses
+for lib in $(in_root ldd /bin/busybox 2>/dev/null | grep -o '/[^ ]*' || true); do
+    mkdir -p "$ir$(dirname "$lib")"
+    cp -L "$root$lib" "$ir$lib"
+done
+: >"$ir/etc/minios-modules"
+for m in xen-netfront xen-blkfront; do
+    in_root modprobe -S "$gkver" --show-depends "$m"
+done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' >"$out/linux-guest-modules.txt"
+while read -r mod; do
+    base=${mod##*/}
+    case "$base" in
+    *.ko.xz) base=${base%.xz}; in_root xz -dc "$mod" >"$ir/lib/modules/$base" ;;
+    *.ko.zst) base=${base%.zst}; in_root zstd -q -dc "$mod" >"$ir/lib/modules/$base" ;;
+    *.ko.gz) base=${base%.gz}; in_root gzip -dc "$mod" >"$ir/lib/modules/$base" ;;
+    *.ko) cp "$root$mod" "$ir/lib/modules/$base" ;;
+    *) echo "unexpected module file $mod" >&3; exit 1 ;;
+    esac
+    echo "$base" >>"$ir/etc/minios-modules"
+done <"$out/linux-guest-modules.txt"
+for m in xen-netfront xen-blkfront; do
+    if ! grep -q "^${m}.ko\$" "$ir/etc/minios-modules" \
+        && ! in_root modprobe -S "$gkver" --show-depends "$m" | grep -q '^builtin '; then
+        echo "no module $m for kernel $gkver" >&3
+        exit 1
+    fi
+done
+cat >"$ir/init" <<'STUB'
+#!/bin/sh
+echo "LINUXREF-FAIL: this is the base initramfs; xenhost appends the /init to run"
+/bin/busybox poweroff -f
+STUB
+chmod 0755 "$ir/init"
+echo "$gkver" >"$ir/etc/minios-kernel"
+in_root sh -c "cd $stage && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet" \
+    | gzip -9 -n >"$root$gdir/initrd.gz"
+rm -rf "$ir"
+cp "$root$gdir/vmlinuz" "$out/linux-guest-vmlinuz"
+cp "$root$gdir/initrd.gz" "$out/linux-guest-initrd.gz"
 chroot_umounts
 rm -f "$root/usr/sbin/policy-rc.d"
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
@@ -135,6 +197,11 @@ echo xenhost >"$root/etc/hostname"
     echo "linux-image-amd64=$(qver linux-image-amd64)"
     echo "linux-image-$kver=$(qver "linux-image-$kver")"
     echo "debian=$(cat "$root/etc/debian_version")"
+    echo "linux-guest-kernel=$gkver"
+    echo "linux-guest-vmlinuz-bytes=$(stat -c %s "$out/linux-guest-vmlinuz")"
+    echo "linux-guest-initrd-bytes=$(stat -c %s "$out/linux-guest-initrd.gz")"
+    echo "linux-guest-modules=$(tr '\n' ' ' <"$out/linux-guest-modules.txt" | sed 's/ $//')"
+    echo "busybox=$(qver busybox)"
 } >"$out/versions.txt"
 chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' >"$out/dom0-packages.txt"
 

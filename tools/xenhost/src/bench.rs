@@ -139,7 +139,7 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
     let prepared: Vec<_> = cases
         .iter()
         .enumerate()
-        .map(|(i, c)| prepare(&root, &run.share(), i + 1, c))
+        .map(|(i, c)| prepare(&root, &run.share(), None, i + 1, c))
         .collect();
     let img = match open_image() {
         Ok(i) => i,

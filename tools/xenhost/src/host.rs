@@ -63,6 +63,24 @@ pub enum Console<'a> {
     Terminal(&'a Path),
 }
 
+/// The CPU QEMU emulates: `max,-smap,-smep` (with plain `max`, dom0 crashes at once under
+/// TCG), or `MINIOS_QEMU_CPU` for experiments.
+fn qemu_cpu() -> String {
+    std::env::var("MINIOS_QEMU_CPU")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "max,-smap,-smep".to_string())
+}
+
+/// Extra options for Xen's command line from `MINIOS_XEN_ARGS` (experiments), with a
+/// leading space, or nothing.
+fn xen_extra_args() -> String {
+    match std::env::var("MINIOS_XEN_ARGS") {
+        Ok(s) if !s.trim().is_empty() => format!(" {}", s.trim()),
+        _ => String::new(),
+    }
+}
+
 /// QEMU's command line for the Xen host.
 pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::new();
@@ -72,8 +90,6 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
         "q35",
         "-accel",
         "tcg",
-        "-cpu",
-        "max,-smap,-smep",
         "-no-reboot",
         "-nic",
         "none",
@@ -82,6 +98,8 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     ] {
         push(s);
     }
+    push("-cpu");
+    push(&qemu_cpu());
     push("-m");
     push(&format!("{}M", opts.mem_mb));
     push("-smp");
@@ -110,9 +128,10 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     push("-append");
     push(&format!(
         "dom0_mem={d}M,max:{d}M dom0_max_vcpus={v} console=com1 com1=115200,8n1 loglvl=all \
-         guest_loglvl=all noreboot",
+         guest_loglvl=all noreboot{extra}",
         d = opts.dom0_mem_mb,
-        v = opts.vcpus
+        v = opts.vcpus,
+        extra = xen_extra_args(),
     ));
     push("-initrd");
     push(&format!(

@@ -20,7 +20,15 @@ pub const RECIPE: &[(&str, &str)] = &[
 ];
 
 /// Files a complete image directory has.
-const IMAGE_FILES: &[&str] = &["xen", "vmlinuz", "initrd.img", "dom0.img", "versions.txt"];
+const IMAGE_FILES: &[&str] = &[
+    "xen",
+    "vmlinuz",
+    "initrd.img",
+    "dom0.img",
+    "versions.txt",
+    "linux-guest-vmlinuz",
+    "linux-guest-initrd.gz",
+];
 
 /// Hash of a recipe: SHA-256 over every file's name and text, first 16 hex digits.
 pub fn recipe_hash(recipe: &[(&str, &str)]) -> String {
@@ -77,6 +85,15 @@ impl Image {
     /// dom0 initramfs.
     pub fn initrd(&self) -> PathBuf {
         self.dir.join("initrd.img")
+    }
+    /// Kernel of the Linux PV reference guest (Debian's, the same as dom0's).
+    pub fn linux_guest_kernel(&self) -> PathBuf {
+        self.dir.join("linux-guest-vmlinuz")
+    }
+    /// Base initramfs of the Linux PV reference guest (busybox, libc, xen-netfront,
+    /// xen-blkfront); xenhost appends the /init and guestbench per run (linuxguest.rs).
+    pub fn linux_guest_initrd(&self) -> PathBuf {
+        self.dir.join("linux-guest-initrd.gz")
     }
     /// dom0 root file system (ext4), used with `snapshot=on`.
     pub fn disk(&self) -> PathBuf {

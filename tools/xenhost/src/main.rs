@@ -5,6 +5,7 @@ mod bench;
 mod host;
 mod image;
 mod job;
+mod linuxguest;
 mod manifest;
 mod result;
 mod spawn;
@@ -144,7 +145,13 @@ struct Prepared {
     error: Option<String>,
 }
 
-fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
+fn prepare(
+    root: &Path,
+    share: &Path,
+    img: Option<&image::Image>,
+    idx: usize,
+    case: &Case,
+) -> Prepared {
     let dir = format!("case-{idx}");
     let domain = format!("xh{idx}-{}", case.name);
     let item = Item::Guest {
@@ -157,7 +164,8 @@ fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
     let go = || -> Result<(), String> {
         let kernel = case.kernel_path(root);
         let config = case.config_path(root);
-        if !kernel.is_file() {
+        let linux = linuxguest::is_linux(&case.kernel);
+        if !linux && !kernel.is_file() {
             return Err(format!(
                 "guest image {} not found (build it first: cargo build --release --target \
                  x86_64-unknown-none --workspace)",
@@ -167,14 +175,19 @@ fn prepare(root: &Path, share: &Path, idx: usize, case: &Case) -> Prepared {
         let cfg = fs::read_to_string(&config)
             .map_err(|e| format!("xl config {}: {e}", config.display()))?;
         fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-        fs::copy(&kernel, d.join("kernel")).map_err(|e| format!("copying the image: {e}"))?;
+        if linux {
+            linuxguest::prepare_case(img, root, &d)?;
+        } else {
+            fs::copy(&kernel, d.join("kernel")).map_err(|e| format!("copying the image: {e}"))?;
+            write_system_map(&kernel, &d.join("System.map"));
+        }
         fs::write(d.join("original.cfg"), &cfg).map_err(|e| e.to_string())?;
-        write_system_map(&kernel, &d.join("System.map"));
         write_dom0_files(case, &d).map_err(|e| format!("writing the dom0 commands: {e}"))?;
         let forced = xlcfg::Forced {
             name: domain.clone(),
             kernel: format!("/mnt/host/{dir}/kernel"),
             hold: !case.dom0.is_empty(),
+            ramdisk: linux.then(|| format!("/mnt/host/{dir}/ramdisk")),
         };
         fs::write(d.join("guest.cfg"), xlcfg::rewrite(&cfg, &forced)).map_err(|e| e.to_string())
     };
@@ -478,6 +491,7 @@ fn boot_and_judge(
             .map(|p| (p.item.clone(), p.case.budget_secs())),
     );
     let job: Vec<Item> = items.iter().map(|i| i.0.clone()).collect();
+    linuxguest::install_tool(&repo_root(), &share);
     let setup = fs::write(share.join("runner.sh"), RUNNER)
         .and_then(|_| fs::write(share.join("job.sh"), job::script(&job)));
     if let Err(e) = setup {
@@ -580,9 +594,14 @@ fn cmd_run(a: &Args) -> ExitCode {
         })
         .take(30)
         .collect();
+    let kernel_path = if linuxguest::is_linux(Path::new(kernel)) {
+        PathBuf::from(kernel)
+    } else {
+        cwd.join(kernel)
+    };
     let case = Case::adhoc(
         if stem.is_empty() { "guest" } else { &stem },
-        cwd.join(kernel),
+        kernel_path,
         cwd.join(config),
         a.expect.clone(),
         a.timeout.unwrap_or(manifest::DEFAULT_TIMEOUT_SECS),
@@ -602,7 +621,7 @@ fn cmd_run(a: &Args) -> ExitCode {
         }
     };
     println!("[xenhost] run directory: {}", run.dir.display());
-    let prepared = vec![prepare(&root, &run.share(), 1, &case)];
+    let prepared = vec![prepare(&root, &run.share(), Some(&img), 1, &case)];
     let (report, judged) = boot_and_judge(&img, &a.opts, &run, &[], &prepared, true);
     let j = &judged[0];
     if let Some(o) = &j.outcome {
@@ -679,12 +698,13 @@ fn cmd_test(a: &Args) -> ExitCode {
         }
     };
     println!("[xenhost] run directory: {}", run.dir.display());
+    let img = open_image();
     let prepared: Vec<Prepared> = cases
         .iter()
         .enumerate()
-        .map(|(i, c)| prepare(&root, &run.share(), i + 1, c))
+        .map(|(i, c)| prepare(&root, &run.share(), img.as_ref().ok(), i + 1, c))
         .collect();
-    let (report, judged) = match open_image() {
+    let (report, judged) = match img {
         Ok(img) => boot_and_judge(&img, &a.opts, &run, &[], &prepared, false),
         Err(e) => {
             print_host_failure(&run, &e);

@@ -13,6 +13,9 @@ pub struct Forced {
     /// so that dom0 commands triggered by its last console lines still find it (and its
     /// xenstore subtree); the runner destroys it once they are done.
     pub hold: bool,
+    /// Path of the initramfs as dom0 sees it, if the runner provides one (the Linux reference
+    /// guest): then `ramdisk` is forced too.
+    pub ramdisk: Option<String>,
 }
 
 /// Keys removed from the user's config (and set by [`rewrite`]).
@@ -83,7 +86,8 @@ pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     for line in cfg.lines() {
         if depth <= 0 {
             depth = 0;
-            skipping = matches!(assignment_key(line), Some(k) if FORCED_KEYS.contains(&k));
+            skipping = matches!(assignment_key(line),
+                Some(k) if FORCED_KEYS.contains(&k) || (k == "ramdisk" && forced.ramdisk.is_some()));
         }
         depth += depth_delta(line);
         if skipping {
@@ -95,6 +99,9 @@ pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     out.push_str("\n# --- forced by xenhost ---\n");
     out.push_str(&format!("name = {}\n", quote(&forced.name)));
     out.push_str(&format!("kernel = {}\n", quote(&forced.kernel)));
+    if let Some(r) = &forced.ramdisk {
+        out.push_str(&format!("ramdisk = {}\n", quote(r)));
+    }
     let end = if forced.hold { "preserve" } else { "destroy" };
     out.push_str(&format!(
         "on_poweroff = \"{end}\"\non_reboot = \"{end}\"\non_crash = \"preserve\"\n"
@@ -130,6 +137,7 @@ mod tests {
             name: "xh1-hello".into(),
             kernel: "/mnt/host/case-1/kernel".into(),
             hold: false,
+            ramdisk: None,
         }
     }
 
@@ -222,6 +230,27 @@ mod tests {
                 "on_crash = \"preserve\""
             ]
         );
+    }
+
+    #[test]
+    fn a_runner_ramdisk_replaces_the_configs_and_none_keeps_it() {
+        let cfg = "ramdisk = \"/boot/x\"\nextra = \"minios.ip=10.0.0.20/24\"\n";
+        assert_eq!(
+            get(&rewrite(cfg, &forced()), "ramdisk").as_deref(),
+            Some("/boot/x")
+        );
+        let f = Forced {
+            ramdisk: Some("/mnt/host/case-1/ramdisk".into()),
+            ..forced()
+        };
+        let out = rewrite(cfg, &f);
+        let l = live(&out);
+        assert_eq!(l.iter().filter(|s| s.starts_with("ramdisk")).count(), 1);
+        assert_eq!(
+            get(&out, "ramdisk").as_deref(),
+            Some("/mnt/host/case-1/ramdisk")
+        );
+        assert!(l.contains(&"extra = \"minios.ip=10.0.0.20/24\"".to_string()));
     }
 
     #[test]
