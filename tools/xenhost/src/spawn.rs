@@ -1171,9 +1171,11 @@ fn host_head(hopts: &HostOpts, o: &SpawnOpts, cond0: &str) -> String {
     )
 }
 
-/// Creation budget for the host's deadline: generous (TCG, contention, growth with N).
+/// Creation budget for the host's deadline: generous (TCG, contention, growth with N). Under
+/// a load average of 20 on 2 cores, creates took 30-60 s each and a teardown of 20 took
+/// 130 s; 600 + 20 s per instance was too little there.
 fn budget(count: u64) -> u64 {
-    600 + count * 20
+    900 + count * 60
 }
 
 pub fn cmd_spawn(argv: &[String]) -> ExitCode {
@@ -1542,8 +1544,13 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
     if let Err(e) = &res {
         println!("[xenhost] the Xen host did not finish: {e}");
     }
-    let ra = report(&d.join("a"), &o, o.count, "run a");
-    let ok = ra.problems.is_empty() && res.is_ok();
+    let host_problem = res
+        .as_ref()
+        .err()
+        .map(|e| format!("the Xen host did not finish the run: {e}"));
+    let mut ra = report(&d.join("a"), &o, o.count, "run a");
+    ra.problems.extend(host_problem.clone());
+    let ok = ra.problems.is_empty();
     tally(result(
         &format!("spawn-{}", o.count),
         ok,
@@ -1569,6 +1576,7 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         .filter(|k| is_instance(k, &pb))
         .count() as u64;
     let mut probs = rb.problems.clone();
+    probs.extend(host_problem.clone());
     if interrupted.is_none() {
         probs.push("run b was never interrupted".into());
     }
@@ -1580,7 +1588,7 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
             "the interruption came too late: {before_resume} of {nb} already up"
         ));
     }
-    let ok = probs.is_empty() && res.is_ok();
+    let ok = probs.is_empty();
     tally(result(
         "spawn-interrupted-resumed",
         ok,
@@ -1603,7 +1611,10 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         if ok {
             format!("{by} (not created by either run) survived both teardowns")
         } else {
-            format!("bystander check said: {}", by_out.trim())
+            match &host_problem {
+                Some(h) if by_out.trim().is_empty() => h.clone(),
+                _ => format!("bystander check said: {}", by_out.trim()),
+            }
         },
     ));
     println!(
