@@ -8,6 +8,7 @@ mod job;
 mod linuxguest;
 mod manifest;
 mod result;
+mod spawn;
 mod verdict;
 mod xlcfg;
 
@@ -41,7 +42,7 @@ usage:
   xenhost exec <dom0 command>...      run shell commands in dom0 (e.g. 'xl info')
   xenhost shell [--share DIR]         dom0 root shell on this terminal (DIR, default the
                                       repository, at /mnt/host)
-
+{SPAWN}
 host options (run, test, exec, shell):
   --mem MB            QEMU memory, all of Xen's machine      (default 2048)
   --dom0-mem MB       dom0 memory                            (default 512)
@@ -54,6 +55,11 @@ environment:
   MINIOS_CACHE        image cache (default $HOME/.cache/minios)
   MINIOS_SKIP_XEN=1   `test` does not boot the host: it says so loudly and exits 0
 ";
+
+/// The whole usage text, density commands included.
+fn usage() -> String {
+    USAGE.replace("{SPAWN}", spawn::USAGE)
+}
 
 /// Parsed command line.
 #[derive(Debug, Default)]
@@ -901,17 +907,23 @@ fn cmd_setup() -> ExitCode {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = argv.first() else {
-        eprint!("{USAGE}");
+        eprint!("{}", usage());
         return ExitCode::from(2);
     };
     if matches!(cmd.as_str(), "-h" | "--help" | "help") {
-        print!("{USAGE}");
+        print!("{}", usage());
         return ExitCode::SUCCESS;
+    }
+    // density runs have options of their own (host options are parsed inside)
+    match cmd.as_str() {
+        "spawn" => return spawn::cmd_spawn(&argv[1..]),
+        "spawn-test" => return spawn::cmd_spawn_test(&argv[1..]),
+        _ => {}
     }
     let a = match parse_args(&argv[1..]) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("xenhost {cmd}: {e}\n\n{USAGE}");
+            eprintln!("xenhost {cmd}: {e}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };
@@ -924,7 +936,7 @@ fn main() -> ExitCode {
         "exec" => cmd_exec(&a),
         "shell" => cmd_shell(&a),
         other => {
-            eprintln!("xenhost: unknown command {other:?}\n\n{USAGE}");
+            eprintln!("xenhost: unknown command {other:?}\n\n{}", usage());
             ExitCode::from(2)
         }
     }
