@@ -46,11 +46,23 @@ fn stress(choice: AbiChoice, mode: UnmaskMode, nports: usize, sends: u64) {
         }
     }
     let done = Arc::new(AtomicBool::new(false));
+    // Upcalls handled while the sender runs: the sender goes on past `sends` until the guest
+    // side has handled MIN_UPCALLS of them (or a minute passed), so that a loaded machine that
+    // runs the sender to the end before the guest loop starts still tests the interleaving.
+    const MIN_UPCALLS: u64 = 100;
+    let upcalls_seen = Arc::new(AtomicU64::new(0));
     let xen = {
         let (model, sent, done, ports) = (model.clone(), sent.clone(), done.clone(), ports.clone());
+        let upcalls_seen = upcalls_seen.clone();
         std::thread::spawn(move || {
             let mut x = 0x1234_5678_9abc_def1u64;
-            for _ in 0..sends {
+            let start = std::time::Instant::now();
+            let mut n = 0u64;
+            while n < sends
+                || (upcalls_seen.load(SeqCst) < MIN_UPCALLS
+                    && start.elapsed() < std::time::Duration::from_secs(60))
+            {
+                n += 1;
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
@@ -82,6 +94,7 @@ fn stress(choice: AbiChoice, mode: UnmaskMode, nports: usize, sends: u64) {
                 if upcall_pending(&model) != 0 {
                     evc.handle_upcall();
                     upcalls += 1;
+                    upcalls_seen.store(upcalls, SeqCst);
                 }
             }
         }
@@ -103,7 +116,10 @@ fn stress(choice: AbiChoice, mode: UnmaskMode, nports: usize, sends: u64) {
         lost.is_empty(),
         "{choice:?}/{mode:?}: events lost (port, sent, seen by last delivery): {lost:?}"
     );
-    assert!(upcalls > 0);
+    assert!(
+        upcalls >= MIN_UPCALLS,
+        "{choice:?}/{mode:?}: only {upcalls} upcalls ran while events were being sent"
+    );
 }
 
 #[test]
