@@ -17,7 +17,14 @@
 # the host streams).
 
 XH=${XH:-/mnt/host}
-xh_ms() { date +%s%3N; }
+# Milliseconds since dom0 booted, from /proc/uptime with shell builtins only: the runner's
+# timestamps must not fork `date`, which was seen to segfault and to return nothing in this
+# emulated dom0 (and a stuck `$(date)` in xl's output loop would stall the whole run).
+xh_ms() {
+    read -r xm_up _ </proc/uptime
+    xm_frac=${xm_up#*.}
+    echo $((${xm_up%.*} * 1000 + (1$xm_frac - 100) * 10))
+}
 xh_say() { echo "XENHOST: $*"; }
 
 # ---- dom0 network for guests with a vif ------------------------------------------------

@@ -1429,14 +1429,15 @@ fn compare(
     }
 }
 
-/// The CI check's plan: bystander up; run a (N instances) spawn + teardown; run b (N/2+2)
-/// interrupted after N/4 records, resumed, torn down; the bystander must have survived both
-/// teardowns (then it is destroyed).
+/// The CI check's plan: bystander up; run a (N instances) spawn, one resume (a no-op when all
+/// are ready; otherwise the instances that did not reach ready are destroyed and made again,
+/// and the verdict says so) + teardown; run b (N/2+2) interrupted after N/4 records, resumed,
+/// torn down; the bystander must have survived both teardowns (then it is destroyed).
 pub fn test_plan(n: u64) -> String {
     let nb = n / 2 + 2;
     format!(
         "console-log on\nlimits x\nexec bystander-up\nsnapshot a start\nspawn a 1 {n}\n\
-         teardown a\nsnapshot b start\ninterrupt b 1 {nb} {}\nresume b\nteardown b\n\
+         resume a\nteardown a\nsnapshot b start\ninterrupt b 1 {nb} {}\nresume b\nteardown b\n\
          exec bystander-down\n",
         (n / 4).max(2)
     )
@@ -1550,11 +1551,30 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         .map(|e| format!("the Xen host did not finish the run: {e}"));
     let mut ra = report(&d.join("a"), &o, o.count, "run a");
     ra.problems.extend(host_problem.clone());
+    // Instances of run a made again by its one resume: seen once in CI, an instance crashed
+    // in Xen at its first instructions with register state its code cannot produce (README,
+    // known issues). Allowed once per instance, and said loudly; a guest that fails again
+    // fails the check.
+    let remade = read_records(&d.join("a"))
+        .iter()
+        .filter(|r| r.status == "destroyed-partial")
+        .count();
+    if remade > 0 {
+        println!(
+            "[xenhost] WARNING: run a: {remade} instance(s) did not reach ready on the first              create and were destroyed and created again (see their records and the serial log)"
+        );
+    }
     let ok = ra.problems.is_empty();
     tally(result(
         &format!("spawn-{}", o.count),
         ok,
-        if ok {
+        if ok && remade > 0 {
+            format!(
+                "{} instances created, all ready after {remade} re-created once, all torn \
+                 down, nothing left",
+                o.count
+            )
+        } else if ok {
             format!(
                 "{} instances created, all ready, all torn down, nothing left",
                 o.count
@@ -1769,7 +1789,8 @@ mod tests {
         let share = tmp.join("share");
         let kernel = tmp.join("kernel");
         fs::write(&kernel, "elf").unwrap();
-        let plan = "snapshot a start\nspawn a 1 6\nprobe a 6\nspawn a 7 12\nteardown a\n\
+        // `resume a` after a complete spawn is a no-op (the CI plan does it once)
+        let plan = "snapshot a start\nspawn a 1 6\nprobe a 6\nspawn a 7 12\nresume a\nteardown a\n\
                     snapshot b start\ninterrupt b 1 12 4\nresume b\nteardown b\n";
         let d = write_share(
             &share,
