@@ -287,7 +287,15 @@ pub fn cmd_bench(a: &Args) -> ExitCode {
                     "| smallest `memory=` that boots, {what} (tried {tried}) | {m} MiB | - | - |"
                 ),
                 None => {
-                    complete = false;
+                    // "none" is a result when every size was tried (Xen refuses
+                    // shadow_memory = 0 at every size); a missing probe line is not.
+                    let probed = out
+                        .lines()
+                        .filter(|l| l.starts_with(&format!("PROBE {mode} memory=")))
+                        .count();
+                    if probed < PROBE_MEMORY_MIB.len() {
+                        complete = false;
+                    }
                     println!(
                         "| smallest `memory=` that boots, {what} (tried {tried}) | none | - | - |"
                     )
