@@ -74,6 +74,14 @@ struct Args {
     runs: Option<u64>,
 }
 
+/// The value of option `name` as a number > 0, or an error naming the option.
+pub fn positive_number(name: &str, v: String) -> Result<u64, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{name}: {v:?} is not a positive number"))
+}
+
 fn parse_args(argv: &[String]) -> Result<Args, String> {
     let mut a = Args::default();
     let mut it = argv.iter();
@@ -83,12 +91,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 .cloned()
                 .ok_or_else(|| format!("{name} needs a value"))
         };
-        let number = |name: &str, v: String| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name}: {v:?} is not a positive number"))
-        };
+        let number = positive_number;
         match arg.as_str() {
             "--mem" => a.opts.mem_mb = number(arg, value(arg)?)?,
             "--dom0-mem" => a.opts.dom0_mem_mb = number(arg, value(arg)?)?,

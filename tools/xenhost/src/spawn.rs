@@ -156,12 +156,7 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
                 .cloned()
                 .ok_or_else(|| format!("{name} needs a value"))
         };
-        let number = |name: &str, v: String| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name}: {v:?} is not a positive number"))
-        };
+        let number = crate::positive_number;
         match arg.as_str() {
             "--count" => o.count = number(arg, value(arg)?)?,
             "--workers" => o.workers = number(arg, value(arg)?)?,
