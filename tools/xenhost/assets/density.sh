@@ -35,6 +35,9 @@ dn_now() {
 }
 
 dn_say() { echo "XENHOST: density: $*"; }
+# dn_tick <what>: a line in $D/progress for every step done (an instance created or destroyed,
+# a plan line); the host gives up on a run whose progress file stops growing (a dom0 stall).
+dn_tick() { echo "$*" >>"$D/progress"; }
 
 dn_load() { # <dir> <run>
     D=$1 RUN=$2 R=$1/$2
@@ -218,6 +221,7 @@ dn_worker() {
     sed -n "$1~${DN_WORKERS}p" "$2" | while read -r n; do
         [ -e "$R/stop" ] && break
         dn_create "$n" >>"$R/rec.w$1"
+        dn_tick "$RUN created $n"
     done
 }
 
@@ -292,6 +296,7 @@ dn_resume() {
             rc=$?
             dn_now
             echo "$i,$DN_PREFIX-$i,destroyed-partial,$t0,$((now_ms - t0)),,$rc," >>"$R/rec.resume"
+            dn_tick "$RUN destroyed partial $i"
             partial=$((partial + 1))
         fi
         echo "$i" >>"$CFGDIR/todo"
@@ -313,6 +318,7 @@ dn_teardown() {
         sed -n "$k~${DN_WORKERS}p" "$CFGDIR/down" | while read -r i; do
             xl destroy "$DN_PREFIX-$i" >/dev/null 2>>"$R/teardown-errors.txt" \
                 || echo "destroy $DN_PREFIX-$i failed" >>"$R/teardown-errors.txt"
+            dn_tick "$RUN destroyed $i"
         done &
         pids="$pids $!"
         k=$((k + 1))
@@ -367,6 +373,7 @@ dn_probe() {
         echo "daemons_header=$DN_DAEMONS_HEADER"
     } >"$p" 2>&1
     dn_say "$RUN probe at $n: $(tr '\n' ' ' <"$p" | cut -c1-200)"
+    dn_tick "$RUN probe at $n"
 }
 
 # dn_console_log <on|off>: restarts xenconsoled with or without per-guest log files (only
@@ -454,6 +461,7 @@ dn_plan() { # <dir>: every line of <dir>/plan: <command> <run> [args]
         '' | '#'*) continue ;;
         esac
         echo "$cmd $run $a $b $c" >>"$D/plan.progress"
+        dn_tick "plan: $cmd $run $a $b $c"
         case "$cmd" in
         console-log) dn_console_log "$run" ;;
         limits) dn_limits ;;

@@ -61,7 +61,32 @@ EOF_UDHCPD
     xh_say "network: $XH_BRIDGE $XH_BRIDGE_ADDR up, DHCP 10.0.0.100-199"
 }
 
+# xh_watchdog: every 20 s, dom0's processes (state, wait channel) and the kernel stacks of
+# those in D state or running xl, into $XH/dom0-ps.txt. A host that stalls (README, known
+# issues) leaves this evidence of what dom0 was doing; xenhost prints it on a host failure.
+xh_watchdog() {
+    while :; do
+        {
+            read -r up _ </proc/uptime
+            echo "dom0 uptime $up s; load $(cat /proc/loadavg)"
+            ps -eo pid,ppid,stat,etimes,wchan:28,args --sort=pid
+            for p in /proc/[0-9]*; do
+                read -r _ c st _ <"$p/stat" 2>/dev/null || continue
+                case "$st $c" in
+                D* | *"(xl)"*)
+                    echo "--- ${p#/proc/} $c $st stack:"
+                    cat "$p/stack" 2>/dev/null
+                    ;;
+                esac
+            done
+        } >"$XH/dom0-ps.tmp" 2>&1
+        mv -f "$XH/dom0-ps.tmp" "$XH/dom0-ps.txt"
+        sleep 20
+    done
+}
+
 xh_ready() {
+    xh_watchdog &
     xh_net_setup
     xh_ms >"$XH/ready"
     xh_say "dom0 ready"

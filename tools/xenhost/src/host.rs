@@ -265,6 +265,8 @@ pub struct JobReport {
     pub total: Duration,
     /// Why the host failed, if it did (the message names the serial log).
     pub error: Option<String>,
+    /// The failure was a [`Progress`] stall.
+    pub stalled: bool,
 }
 
 /// Is this serial line worth showing without --verbose?
@@ -373,6 +375,16 @@ fn spawn(img: &Image, opts: &HostOpts, run: &RunDir) -> Result<Child, String> {
         })
 }
 
+/// A stall watch for long job items: dom0 appends a line to `file` whenever it makes progress
+/// (an instance created, one destroyed, a phase done). While an item runs, the host gives up
+/// when the file has not grown for `stall`, instead of waiting out the item's whole budget
+/// (a dom0 hang under TCG cost a CI run an hour that way).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub file: PathBuf,
+    pub stall: Duration,
+}
+
 /// Boots the host, lets dom0 run `job.sh` (already in the share with everything it needs)
 /// and follows it until dom0 powers off. `on_event` sees progress as it happens.
 pub fn run_job(
@@ -380,6 +392,62 @@ pub fn run_job(
     opts: &HostOpts,
     run: &RunDir,
     items: &[(Item, u64)],
+    on_event: &mut dyn FnMut(Event),
+) -> JobReport {
+    run_job_watched(img, opts, run, items, None, on_event)
+}
+
+/// What dom0 was doing when last seen: from the runner's watchdog snapshot
+/// (`dom0-ps.txt` in the share, rewritten every 20 s), its first line (dom0's uptime and
+/// load), the processes that are `xl`, `xenstored`, `xenconsoled` or in D state, and their
+/// kernel stacks; at most 40 lines. Empty when there is no snapshot.
+pub fn dom0_evidence(share: &Path) -> Vec<String> {
+    let Ok(text) = fs::read_to_string(share.join("dom0-ps.txt")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    if let Some(first) = lines.next() {
+        out.push(first.to_string());
+    }
+    let mut in_stack = false;
+    for l in lines {
+        if l.starts_with("--- ") {
+            in_stack = true;
+        }
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let interesting = in_stack
+            || cols.first() == Some(&"PID")
+            || cols.get(2).is_some_and(|st| st.starts_with('D'))
+            || cols.iter().skip(5).take(1).any(|c| {
+                let base = c.rsplit('/').next().unwrap_or(c);
+                matches!(base, "xl" | "xenstored" | "oxenstored" | "xenconsoled")
+            });
+        if interesting {
+            out.push(l.to_string());
+        }
+    }
+    out.truncate(40);
+    out
+}
+
+/// Size of a file, 0 if it does not exist (yet).
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The last non-empty line of a file, or "-".
+fn last_line(p: &Path) -> String {
+    tail(p, 1).pop().unwrap_or_else(|| "-".into())
+}
+
+/// [`run_job`] with an optional [`Progress`] watch.
+pub fn run_job_watched(
+    img: &Image,
+    opts: &HostOpts,
+    run: &RunDir,
+    items: &[(Item, u64)],
+    progress: Option<&Progress>,
     on_event: &mut dyn FnMut(Event),
 ) -> JobReport {
     let share = run.share();
@@ -414,6 +482,8 @@ pub fn run_job(
     );
     let mut job_done_at: Option<Instant> = None;
     let mut fatal: Option<(Instant, String)> = None;
+    let mut progress_len = progress.map_or(0, |p| file_len(&p.file));
+    let mut progress_at = Instant::now();
     let exit_status = loop {
         sleep(Duration::from_millis(100));
         for line in serial.lines(false) {
@@ -453,6 +523,25 @@ pub fn run_job(
                     on_event(Event::Done(i));
                     deadline = Instant::now() + ITEM_SLACK;
                     deadline_what = "dom0 stopped making progress between job items".into();
+                }
+            }
+            if let Some(p) = progress {
+                let len = file_len(&p.file);
+                let running = started.iter().zip(&done).any(|(s, d)| *s && !*d);
+                if len != progress_len || !running {
+                    progress_len = len;
+                    progress_at = Instant::now();
+                } else if progress_at.elapsed() > p.stall && job_done_at.is_none() {
+                    report.error = Some(format!(
+                        "stall: dom0 made no progress for {} s ({} did not grow; its last \
+                         line: {})",
+                        p.stall.as_secs(),
+                        p.file.display(),
+                        last_line(&p.file)
+                    ));
+                    report.stalled = true;
+                    kill(&mut child);
+                    break None;
                 }
             }
             if job_done_at.is_none() && share.join("done").exists() {
@@ -630,6 +719,33 @@ mod tests {
             ["20260102-000000-run", "20260103-000000-test", "keep-me"]
         );
         fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn dom0_evidence_picks_toolstack_and_stuck_processes() {
+        let d = std::env::temp_dir().join(format!("xh-evidence-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        assert!(dom0_evidence(&d).is_empty());
+        fs::write(
+            d.join("dom0-ps.txt"),
+            "dom0 uptime 812.3 s; load 3.1 2.0 1.0 2/90 1234\n\
+             \x20 PID  PPID STAT ELAPSED WCHAN CMD\n\
+             \x20   1     0 Ss      810 do_wait /bin/sh /sbin/minios-init\n\
+             \x20 300     1 Ss      800 do_select /usr/sbin/xenstored --pid-file=/run/x.pid\n\
+             \x20 901   900 D       400 privcmd_ioctl xl create -F /mnt/host/c/guest.cfg\n\
+             \x20 950   900 S        10 hrtimer_nanosleep sleep 20\n\
+             --- 901 (xl) D stack:\n[<0>] privcmd_ioctl+0x1/0x2\n",
+        )
+        .unwrap();
+        let e = dom0_evidence(&d);
+        assert_eq!(e[0], "dom0 uptime 812.3 s; load 3.1 2.0 1.0 2/90 1234");
+        let all = e.join("\n");
+        assert!(all.contains("xenstored --pid-file"), "{all}");
+        assert!(all.contains("901   900 D"), "{all}");
+        assert!(all.contains("[<0>] privcmd_ioctl"), "{all}");
+        assert!(!all.contains("minios-init"), "{all}");
+        assert!(!all.contains("sleep 20"), "{all}");
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

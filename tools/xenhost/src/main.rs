@@ -493,8 +493,23 @@ fn print_judged(case: &Case, j: &Judged, detail: bool) {
     println!("     files: {}", j.dir.display());
 }
 
+/// dom0's last watchdog snapshot (host::dom0_evidence), if there is one.
+pub fn print_dom0_evidence(share: &Path) {
+    let ev = host::dom0_evidence(share);
+    if !ev.is_empty() {
+        println!(
+            "[xenhost] dom0 when last seen ({}):",
+            share.join("dom0-ps.txt").display()
+        );
+        for l in ev {
+            println!("    {l}");
+        }
+    }
+}
+
 fn print_host_failure(run: &RunDir, error: &str) {
     println!("[xenhost] FAILED: the Xen host did not run the job: {error}");
+    print_dom0_evidence(&run.share());
     let tail = host::tail(&run.serial_log(), 30);
     if !tail.is_empty() {
         println!("[xenhost] last lines of {}:", run.serial_log().display());
@@ -736,8 +751,59 @@ fn cmd_test(a: &Args) -> ExitCode {
         .enumerate()
         .map(|(i, c)| prepare(&root, &run.share(), img.as_ref().ok(), i + 1, c))
         .collect();
+    let mut retried: Option<(String, usize, RunDir)> = None;
     let (report, judged) = match img {
-        Ok(img) => boot_and_judge(&img, &a.opts, &run, &[], &prepared, false),
+        Ok(img) => {
+            let (report, mut judged) = boot_and_judge(&img, &a.opts, &run, &[], &prepared, false);
+            // A host that failed before every case finished (a dom0 stall or crash under TCG:
+            // README, known issues) gets one more boot for the cases it never finished, said
+            // loudly. Cases that finished keep their verdicts; a real failure fails again.
+            let unfinished: Vec<usize> = (0..prepared.len())
+                .filter(|&k| {
+                    prepared[k].error.is_none()
+                        && !run
+                            .share()
+                            .join(prepared[k].item.dir())
+                            .join("done")
+                            .exists()
+                })
+                .collect();
+            match (&report.error, unfinished.is_empty()) {
+                (Some(e), false) => {
+                    let bar = "!".repeat(78);
+                    println!(
+                        "{bar}\n[xenhost] WARNING: the Xen host failed before {} case(s) \
+                         finished ({e}).\n[xenhost] Booting it once more for those cases; the \
+                         first boot's files stay in {}\n{bar}",
+                        unfinished.len(),
+                        run.dir.display()
+                    );
+                    match RunDir::create(&out_dir(a, &root), "test-retry") {
+                        Ok(run2) => {
+                            println!("[xenhost] run directory: {}", run2.dir.display());
+                            let again: Vec<Prepared> = unfinished
+                                .iter()
+                                .map(|&k| {
+                                    prepare(&root, &run2.share(), Some(&img), k + 1, cases[k])
+                                })
+                                .collect();
+                            let (report2, judged2) =
+                                boot_and_judge(&img, &a.opts, &run2, &[], &again, false);
+                            for (&k, j) in unfinished.iter().zip(judged2) {
+                                judged[k] = j;
+                            }
+                            retried = Some((e.clone(), unfinished.len(), run2));
+                            (report2, judged)
+                        }
+                        Err(e2) => {
+                            println!("[xenhost] no second boot: {e2}");
+                            (report, judged)
+                        }
+                    }
+                }
+                _ => (report, judged),
+            }
+        }
         Err(e) => {
             print_host_failure(&run, &e);
             let report = JobReport {
@@ -777,6 +843,13 @@ fn cmd_test(a: &Args) -> ExitCode {
         secs(t0.elapsed())
     );
     println!("run directory: {}", run.dir.display());
+    if let Some((e, n, run2)) = &retried {
+        println!(
+            "[xenhost] WARNING: the Xen host failed once ({e}); {n} unfinished case(s) ran \
+             again on a second boot (run directory {}); the verdicts above are theirs",
+            run2.dir.display()
+        );
+    }
     if failed > 0 || report.error.is_some() {
         println!("serial log: {}", run.serial_log().display());
     }

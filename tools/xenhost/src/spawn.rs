@@ -1125,7 +1125,11 @@ fn boot_and_run(
         },
         budget_secs,
     )];
-    let report = host::run_job(img, hopts, run, &items, &mut |ev| {
+    let watch = host::Progress {
+        file: d.join("progress"),
+        stall: Duration::from_secs(STALL_SECS),
+    };
+    let report = host::run_job_watched(img, hopts, run, &items, Some(&watch), &mut |ev| {
         if let Event::Ready(t) = ev {
             eprintln!(
                 "[xenhost] dom0 ready {:.1} s after QEMU start",
@@ -1165,6 +1169,11 @@ fn host_head(hopts: &HostOpts, o: &SpawnOpts, cond0: &str) -> String {
         hopts.vcpus
     )
 }
+
+/// How long dom0 may go without progress (an instance created or destroyed, a plan step)
+/// before the host calls the run stalled and stops it. The slowest single step seen: a create
+/// of 30-60 s under a load average of 20 on 2 cores.
+const STALL_SECS: u64 = 600;
 
 /// Creation budget for the host's deadline: generous (TCG, contention, growth with N). Under
 /// a load average of 20 on 2 cores, creates took 30-60 s each and a teardown of 20 took
@@ -1240,6 +1249,9 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
     };
     let t0 = Instant::now();
     let res = boot_and_run(&img, &a.opts, &run, &d, o.count, budget(o.count));
+    if res.is_err() {
+        crate::print_dom0_evidence(&run.share());
+    }
     let head = format!(
         "{}; at end: {}; whole run (boot + spawn + teardown) {:.0} s",
         host_head(&a.opts, &o, &cond0),
@@ -1343,6 +1355,9 @@ fn compare(
     let t0 = Instant::now();
     let total = o.count * variants.len() as u64;
     let res = boot_and_run(img, hopts, run, &d, total, budget(total));
+    if res.is_err() {
+        crate::print_dom0_evidence(&run.share());
+    }
     let mut table = format!(
         "{}; compared variants in one boot; at end: {}; whole run {:.0} s\n",
         host_head(hopts, o, cond0),
@@ -1466,14 +1481,6 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let root = crate::repo_root();
-    let run = match RunDir::create(&crate::out_dir(&a, &root), "spawn-test") {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("xenhost spawn-test: FAILED: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("[xenhost] run directory: {}", run.dir.display());
     let id = run_id();
     let (pa, pb, by) = (
         format!("t{id}a"),
@@ -1499,34 +1506,66 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         "name = \"{by}\"\ntype = \"pv\"\nkernel = \"/mnt/host/density/kernel\"\nmemory = 4\n\
          vcpus = 1\n"
     );
-    let d = match write_share(
-        &run.share(),
-        Path::new(kernel),
-        &test_plan(o.count),
-        &[("a", params(&o, &pa, o.count)), ("b", params(&o, &pb, nb))],
-    )
-    .and_then(|d| {
-        let w = |f: &str, t: String| fs::write(d.join(f), t).map_err(|e| e.to_string());
-        w("bystander.cfg", by_cfg)?;
-        w(
-            "bystander-up",
-            "xl create -e /mnt/host/density/bystander.cfg && xl list".into(),
-        )?;
-        w(
-            "bystander-down",
-            format!("xl list {by} && xl destroy {by} && echo bystander-survived"),
-        )?;
-        Ok(d)
-    }) {
-        Ok(d) => d,
-        Err(e) => {
-            result("density", false, e);
-            println!("xenhost: 0 passed, 1 failed");
-            return ExitCode::FAILURE;
+    let t0 = Instant::now();
+    // One attempt: a fresh run directory and share, one boot of the host.
+    let attempt = |kind: &str| -> Result<(RunDir, PathBuf, Result<(), String>), String> {
+        let run = RunDir::create(&crate::out_dir(&a, &root), kind)?;
+        println!("[xenhost] run directory: {}", run.dir.display());
+        let d = write_share(
+            &run.share(),
+            Path::new(kernel),
+            &test_plan(o.count),
+            &[("a", params(&o, &pa, o.count)), ("b", params(&o, &pb, nb))],
+        )
+        .and_then(|d| {
+            let w = |f: &str, t: String| fs::write(d.join(f), t).map_err(|e| e.to_string());
+            w("bystander.cfg", by_cfg.clone())?;
+            w(
+                "bystander-up",
+                "xl create -e /mnt/host/density/bystander.cfg && xl list".into(),
+            )?;
+            w(
+                "bystander-down",
+                format!("xl list {by} && xl destroy {by} && echo bystander-survived"),
+            )?;
+            Ok(d)
+        })?;
+        let res = boot_and_run(&img, &a.opts, &run, &d, o.count + nb, budget(o.count * 2));
+        Ok((run, d, res))
+    };
+    // A host that fails to finish (a dom0 stall or crash under TCG: README, known issues) gets
+    // one more boot, said loudly; the check is judged on that second run alone, and a real
+    // failure fails it again.
+    let mut first_failure: Option<String> = None;
+    let (run, d, res) = loop {
+        let kind = if first_failure.is_none() {
+            "spawn-test"
+        } else {
+            "spawn-test-retry"
+        };
+        let (run, d, res) = match attempt(kind) {
+            Ok(x) => x,
+            Err(e) => {
+                result("density", false, e);
+                println!("xenhost: 0 passed, 1 failed");
+                return ExitCode::FAILURE;
+            }
+        };
+        match &res {
+            Err(e) if first_failure.is_none() => {
+                crate::print_dom0_evidence(&run.share());
+                let bar = "!".repeat(78);
+                println!(
+                    "{bar}\n[xenhost] WARNING: the Xen host did not finish the density check \
+                     ({e}).\n[xenhost] Running the whole check again on a fresh boot of the \
+                     host; the first run stays in {}\n{bar}",
+                    run.dir.display()
+                );
+                first_failure = Some(format!("{e} (run directory {})", run.dir.display()));
+            }
+            _ => break (run, d, res),
         }
     };
-    let t0 = Instant::now();
-    let res = boot_and_run(&img, &a.opts, &run, &d, o.count + nb, budget(o.count * 2));
     let cond = conditions();
     let mut passed = 0;
     let mut failed = 0;
@@ -1539,6 +1578,7 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
     };
     if let Err(e) = &res {
         println!("[xenhost] the Xen host did not finish: {e}");
+        crate::print_dom0_evidence(&run.share());
     }
     let host_problem = res
         .as_ref()
@@ -1637,6 +1677,12 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         t0.elapsed().as_secs_f64(),
         run.dir.display()
     );
+    if let Some(f) = &first_failure {
+        println!(
+            "[xenhost] WARNING: this check ran twice: the first boot of the host did not \
+             finish: {f}"
+        );
+    }
     println!("xenhost: {passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS
