@@ -1271,7 +1271,11 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         }
         for e in fs::read_dir(d.join("m"))?.filter_map(Result::ok) {
             let n = e.file_name().to_string_lossy().to_string();
-            if n.starts_with("probe-") || n.starts_with("daemons-") || n.starts_with("xl-") {
+            if n.starts_with("probe-")
+                || n.starts_with("daemons-")
+                || n.starts_with("xl-")
+                || n.starts_with("not-ready-")
+            {
                 fs::copy(e.path(), dir.join(n))?;
             }
         }
@@ -1402,6 +1406,8 @@ fn compare(
                 let n = e.file_name().to_string_lossy().to_string();
                 if n.starts_with("probe-")
                     || n.starts_with("daemons-")
+                    || n.starts_with("xl-error-")
+                    || n.starts_with("not-ready-")
                     || n == "idle.txt"
                     || n == "samples"
                 {
