@@ -13,7 +13,8 @@
 #   DN_PREFIX   instance names are <DN_PREFIX>-<i>, i = 1..DN_COUNT (the prefix is unique to
 #               the run: teardown destroys exactly these names)
 #   DN_COUNT DN_WORKERS DN_MEMORY DN_VCPUS DN_KERNEL DN_MARKER DN_READY_TIMEOUT
-#   DN_VIF (0/1) DN_BRIDGES (vifs spread over dnbr0..dnbr<K-1>) DN_XL_FLAGS (e.g. -e)
+#   DN_VIF (0/1) DN_BRIDGES (vifs spread over dnbr0..dnbr<K-1>) DN_VIF_SCRIPT (empty: Xen's
+#   vif-bridge; else the hotplug script's path, e.g. vif-lean) DN_XL_FLAGS (e.g. -e)
 # Records (all in <dir>/<run>/, times in ms since dom0 booted, 10 ms steps):
 #   rec.w<k>        per instance, one CSV line by worker k:
 #                   i,name,status,start_ms,create_ms,ready_ms,xl_rc,error
@@ -150,7 +151,11 @@ dn_cfg() {
         if [ "$DN_VIF" = 1 ]; then
             b=$((($1 - 1) % DN_BRIDGES))
             m=$(printf '00:16:3e:%02x:%02x:%02x' $((($1 >> 16) & 255)) $((($1 >> 8) & 255)) $(($1 & 255)))
-            echo "vif = [ \"bridge=dnbr$b,mac=$m\" ]"
+            if [ -n "${DN_VIF_SCRIPT:-}" ]; then
+                echo "vif = [ \"bridge=dnbr$b,mac=$m,script=$DN_VIF_SCRIPT\" ]"
+            else
+                echo "vif = [ \"bridge=dnbr$b,mac=$m\" ]"
+            fi
         fi
     } >"$c"
 }

@@ -72,6 +72,16 @@ fn qemu_cpu() -> String {
         .unwrap_or_else(|| "max,-smap,-smep".to_string())
 }
 
+/// QEMU's accelerator: `tcg` (multi-threaded TCG: one host thread per vCPU), or
+/// `MINIOS_QEMU_ACCEL` for experiments (e.g. `tcg,thread=single`: all vCPUs on one host
+/// thread, to tell emulation races from real bugs).
+fn qemu_accel() -> String {
+    std::env::var("MINIOS_QEMU_ACCEL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "tcg".to_string())
+}
+
 /// Extra options for Xen's command line from `MINIOS_XEN_ARGS` (experiments), with a
 /// leading space, or nothing.
 fn xen_extra_args() -> String {
@@ -88,8 +98,6 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     for s in [
         "-machine",
         "q35",
-        "-accel",
-        "tcg",
         "-no-reboot",
         "-nic",
         "none",
@@ -98,6 +106,8 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     ] {
         push(s);
     }
+    push("-accel");
+    push(&qemu_accel());
     push("-cpu");
     push(&qemu_cpu());
     push("-m");

@@ -22,16 +22,20 @@ use crate::job::{self, Item};
 
 /// The dom0 side, copied into the share for every density run.
 const DENSITY: &str = include_str!("../assets/density.sh");
+/// The lean vif hotplug script (`--vif-script lean`).
+const VIF_LEAN: &str = include_str!("../assets/vif-lean");
 
 pub const USAGE: &str = "\
   xenhost spawn <guest.elf> --count N [--workers W] [--memory MB] [--guest-vcpus V]
-                [--vif [--bridges K]] [--marker TEXT] [--ready-timeout S]
+                [--vif [--bridges K] [--vif-script stock|lean]] [--marker TEXT]
+                [--ready-timeout S]
                 [--probe-every K] [--interrupt-after K] [--xl-monitor] [--no-console-log]
                 [--keep-limits] [--results DIR] [--compare V1,V2,...] [--memory-scan] [host options]
                                       start N instances on the Xen host, measure them,
                                       tear them down; CSV, summary, SVG plot. --compare:
                                       one run per variant in the same boot (default,
-                                      no-console-log, xl-monitor, workers1, workers4);
+                                      no-console-log, xl-monitor, workers1, workers4,
+                                      vif-lean: --vif with the lean hotplug script);
                                       --memory-scan: first one guest at memory=1..4 MB
   xenhost spawn-test <guest.elf> [--count N]
                                       CI check: N (20) instances all ready and torn down;
@@ -47,6 +51,8 @@ pub struct SpawnOpts {
     pub memory_mb: u64,
     pub guest_vcpus: u64,
     pub vif: bool,
+    /// Hotplug the vifs with the project's `vif-lean` instead of Xen's `vif-bridge`.
+    pub vif_lean: bool,
     pub bridges: Option<u64>,
     pub marker: String,
     pub ready_timeout: u64,
@@ -72,6 +78,7 @@ impl Default for SpawnOpts {
             memory_mb: 4,
             guest_vcpus: 1,
             vif: false,
+            vif_lean: false,
             bridges: None,
             marker: "MINIOS-READY".into(),
             ready_timeout: 60,
@@ -100,6 +107,9 @@ impl SpawnOpts {
     fn check(&self, host: &HostOpts) -> Result<(), String> {
         if self.count == 0 {
             return Err("--count N is required".into());
+        }
+        if self.vif_lean && !self.vif {
+            return Err("--vif-script goes with --vif".into());
         }
         if self.vif {
             let per = self.count.div_ceil(self.bridges());
@@ -163,6 +173,13 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
             "--memory" => o.memory_mb = number(arg, value(arg)?)?,
             "--guest-vcpus" => o.guest_vcpus = number(arg, value(arg)?)?,
             "--vif" => o.vif = true,
+            "--vif-script" => {
+                o.vif_lean = match value(arg)?.as_str() {
+                    "stock" => false,
+                    "lean" => true,
+                    v => return Err(format!("--vif-script {v:?}: stock or lean")),
+                }
+            }
             "--bridges" => o.bridges = Some(number(arg, value(arg)?)?),
             "--marker" => o.marker = value(arg)?,
             "--ready-timeout" => o.ready_timeout = number(arg, value(arg)?)?,
@@ -203,7 +220,8 @@ pub fn params(o: &SpawnOpts, prefix: &str, count: u64) -> String {
     format!(
         "DN_PREFIX={}\nDN_COUNT={count}\nDN_WORKERS={}\nDN_MEMORY={}\nDN_VCPUS={}\n\
          DN_KERNEL=/mnt/host/density/kernel\nDN_MARKER={}\nDN_READY_TIMEOUT={}\nDN_VIF={}\n\
-         DN_BRIDGES={}\nDN_XL_FLAGS={}\nDN_CONSOLE_LOG={}\nDN_SAMPLE_SECS=5\n",
+         DN_BRIDGES={}\nDN_VIF_SCRIPT={}\nDN_XL_FLAGS={}\nDN_CONSOLE_LOG={}\n\
+         DN_SAMPLE_SECS=5\n",
         q(prefix),
         o.workers,
         o.memory_mb,
@@ -212,6 +230,11 @@ pub fn params(o: &SpawnOpts, prefix: &str, count: u64) -> String {
         o.ready_timeout,
         u8::from(o.vif),
         o.bridges(),
+        if o.vif_lean {
+            "/mnt/host/density/vif-lean"
+        } else {
+            "''"
+        },
         if o.xl_monitor { "''" } else { "-e" },
         u8::from(o.console_log),
     )
@@ -260,10 +283,14 @@ pub fn variant(base: &SpawnOpts, name: &str) -> Result<SpawnOpts, String> {
         "xl-monitor" => o.xl_monitor = true,
         "workers1" => o.workers = 1,
         "workers4" => o.workers = 4,
+        "vif-lean" => {
+            o.vif = true;
+            o.vif_lean = true;
+        }
         _ => {
             return Err(format!(
                 "--compare: unknown variant {name:?} (default, no-console-log, xl-monitor, \
-                 workers1, workers4)"
+                 workers1, workers4, vif-lean)"
             ))
         }
     }
@@ -1040,6 +1067,7 @@ fn write_share(
     fs::create_dir_all(&d).map_err(e)?;
     fs::copy(kernel, d.join("kernel")).map_err(|x| format!("copying {}: {x}", kernel.display()))?;
     fs::write(share.join("density.sh"), DENSITY).map_err(e)?;
+    write_executable(&d.join("vif-lean"), VIF_LEAN).map_err(e)?;
     fs::write(share.join("runner.sh"), crate::RUNNER).map_err(e)?;
     fs::write(d.join("plan"), plan).map_err(e)?;
     for (run, p) in runs {
@@ -1052,6 +1080,13 @@ fn write_share(
     }];
     fs::write(share.join("job.sh"), job::script(&items)).map_err(e)?;
     Ok(d)
+}
+
+/// Writes a script with mode 0755 (libxl runs hotplug scripts directly).
+fn write_executable(p: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(p, text)?;
+    fs::set_permissions(p, fs::Permissions::from_mode(0o755))
 }
 
 /// Shows progress (records in the share) until `stop`.
@@ -1732,6 +1767,17 @@ mod tests {
         assert!(o.check(&big).is_ok());
         assert!(parse(&argv("--count 0")).is_err());
         assert!(parse(&argv("--marker a\"b")).is_err());
+        let (o, _) = parse(&argv("--count 3 --vif --vif-script lean")).unwrap();
+        assert!(o.vif_lean && o.check(&host).is_ok());
+        assert!(params(&o, "p", 3).contains("DN_VIF_SCRIPT=/mnt/host/density/vif-lean\n"));
+        let (o, _) = parse(&argv("--count 3 --vif --vif-script stock")).unwrap();
+        assert!(!o.vif_lean);
+        assert!(params(&o, "p", 3).contains("DN_VIF_SCRIPT=''\n"));
+        assert!(parse(&argv("--count 3 --vif --vif-script fast")).is_err());
+        let (o, _) = parse(&argv("--count 3 --vif-script lean")).unwrap();
+        assert!(o.check(&host).unwrap_err().contains("goes with --vif"));
+        let v = variant(&SpawnOpts::default(), "vif-lean").unwrap();
+        assert!(v.vif && v.vif_lean);
     }
 
     #[test]
