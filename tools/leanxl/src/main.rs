@@ -339,40 +339,48 @@ fn is_eagain(e: &io::Error) -> bool {
 }
 
 /// Reserves the name in the index (`pending <pid>`) in one transaction: O(1), whatever the
-/// number of domains. Refuses a name in force.
-fn reserve(xc: &Xc, xs: &Xs, name: &str) -> Result<(), String> {
+/// number of domains. Refuses a name in force. Each xenstore request is a step of its own.
+fn reserve(xc: &Xc, xs: &Xs, name: &str, st: &mut Steps) -> Result<(), StepError> {
     let path = format!("{INDEX}/{name}");
     for _ in 0..100 {
-        let t = xs
-            .transaction_start()
-            .map_err(|e| format!("transaction: {e}"))?;
-        let cur = match xs.read(t, &path) {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = xs.transaction_end(t, true);
-                return Err(format!("reading {path}: {e}"));
-            }
+        let t = st.run("name-tx-start", || xs.transaction_start())?;
+        let abort = |e: StepError| {
+            let _ = xs.transaction_end(t, true);
+            e
         };
+        let cur = st.run("name-read", || xs.read(t, &path)).map_err(abort)?;
         if let Some(v) = cur {
             let e = parse_entry(&v);
-            if entry_in_force(&e, name, |d| live_domain_name(xc, xs, t, d), pid_alive) {
-                let _ = xs.transaction_end(t, true);
-                return Err(format!(
-                    "a domain named {name:?} exists ({path} = {v:?}); names are unique"
-                ));
+            let live = st.run("name-check", || -> Result<bool, String> {
+                Ok(entry_in_force(
+                    &e,
+                    name,
+                    |d| live_domain_name(xc, xs, t, d),
+                    pid_alive,
+                ))
+            })?;
+            if live {
+                return Err(abort(StepError {
+                    step: "name-check",
+                    detail: format!(
+                        "a domain named {name:?} exists ({path} = {v:?}); names are unique"
+                    ),
+                }));
             }
         }
-        if let Err(e) = xs.write(t, &path, &format!("pending {}", std::process::id())) {
-            let _ = xs.transaction_end(t, true);
-            return Err(format!("writing {path}: {e}"));
-        }
-        match xs.transaction_end(t, false) {
+        let pending = format!("pending {}", std::process::id());
+        st.run("name-write", || xs.write(t, &path, &pending))
+            .map_err(abort)?;
+        match st.run("name-commit", || xs.transaction_end(t, false)) {
             Ok(()) => return Ok(()),
-            Err(e) if is_eagain(&e) => continue,
-            Err(e) => return Err(format!("committing {path}: {e}")),
+            Err(e) if e.detail.contains("os error 11") => continue,
+            Err(e) => return Err(e),
         }
     }
-    Err(format!("{path}: 100 transaction conflicts in a row"))
+    Err(StepError {
+        step: "name-commit",
+        detail: format!("{path}: 100 transaction conflicts in a row"),
+    })
 }
 
 /// Writes the domain's tree and its index entry in one transaction (retried on conflict).
@@ -486,7 +494,7 @@ fn create_steps(
     st: &mut Steps,
     made: &mut Made,
 ) -> Result<u32, StepError> {
-    st.run("reserve-name", || reserve(xc, xs, &a.name))?;
+    reserve(xc, xs, &a.name, st)?;
     made.reserved = true;
     let cfg = XenDomctlCreatedomain {
         handle: random_handle(),
@@ -501,6 +509,7 @@ fn create_steps(
     };
     let domid = st.run("createdomain", || xc.create_domain(&cfg))?;
     made.domid = Some(domid);
+    st.run("max-vcpus", || xc.max_vcpus(domid, 1))?;
     let kb = u64::from(a.memory_mb) * 1024;
     st.run("max-mem", || xc.set_max_mem_kb(domid, kb + MAXMEM_SLACK_KB))?;
     st.run("memmap-limit", || xc.set_memmap_limit_kb(domid, kb))?;

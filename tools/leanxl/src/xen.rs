@@ -111,6 +111,7 @@ extern "C" {
         pdomid: *mut u32,
         config: *mut XenDomctlCreatedomain,
     ) -> c_int;
+    fn xc_domain_max_vcpus(xch: *mut XcInterface, domid: u32, max: c_uint) -> c_int;
     fn xc_domain_setmaxmem(xch: *mut XcInterface, domid: u32, max_memkb: u64) -> c_int;
     fn xc_domain_set_memmap_limit(xch: *mut XcInterface, domid: u32, map_limitkb: c_ulong)
         -> c_int;
@@ -219,6 +220,12 @@ impl Xc {
         // (layout of XenDomctlCreatedomain checked against domctl.h by the layout test).
         check(unsafe { xc_domain_create(self.raw(), &mut domid, &mut c) })?;
         Ok(domid)
+    }
+
+    /// XEN_DOMCTL_max_vcpus: allocates the vCPUs (must match createdomain's max_vcpus).
+    pub fn max_vcpus(&self, domid: u32, n: u32) -> io::Result<()> {
+        // SAFETY: open handle, plain integer arguments.
+        check(unsafe { xc_domain_max_vcpus(self.raw(), domid, n) })
     }
 
     pub fn set_max_mem_kb(&self, domid: u32, kb: u64) -> io::Result<()> {
