@@ -173,7 +173,7 @@ pub enum Perm {
     /// Owned by dom0, readable by the guest (`/local/domain/<id>` itself, as libxl does: the
     /// guest cannot rename itself, so the name index stays true).
     GuestRead,
-    /// Owned by the guest (its `data`, `control/shutdown`, its console frontend).
+    /// Owned by the guest (its `data`).
     Guest,
 }
 
@@ -220,13 +220,14 @@ pub struct TreeSpec<'a> {
     pub memory_kb: u64,
     pub console_port: u32,
     pub console_mfn: u64,
-    pub store_port: u32,
-    pub store_mfn: u64,
 }
 
-/// The domain's xenstore tree: what xenconsoled reads (`name` for the log file name,
-/// `console/ring-ref` + `console/port`, `console/type`) and what a PV guest and `xl list`
-/// expect (`domid`, `memory/*`, `control/shutdown`, `data`, `device`), then the index entry.
+/// The domain's xenstore tree, kept to what is needed (each node is a request to xenstored,
+/// ~5-8 ms each in the emulated dom0): what xenconsoled reads (`name` for the log file name,
+/// `console/ring-ref` + `console/port`, `console/type`), `domid`, `memory/target` (for a
+/// balloon driver) and the guest's own writable `data`; then the index entry. Not written
+/// (libxl writes them): `vm`, `memory/static-max`, `store/*`, `control/*`, `device`, `image`,
+/// `/vm/<uuid>`, `/libxl/<domid>`.
 pub fn tree(s: &TreeSpec) -> Vec<Node> {
     let d = format!("/local/domain/{}", s.domid);
     let dir = |p: &str, perm| Node {
@@ -247,19 +248,11 @@ pub fn tree(s: &TreeSpec) -> Vec<Node> {
         dir("", Perm::GuestRead),
         key("name", s.name.to_string(), Perm::Inherit),
         key("domid", s.domid.to_string(), Perm::Inherit),
-        key("memory/static-max", s.memory_kb.to_string(), Perm::Inherit),
         key("memory/target", s.memory_kb.to_string(), Perm::Inherit),
-        dir("console", Perm::Guest),
         key("console/ring-ref", s.console_mfn.to_string(), Perm::Inherit),
         key("console/port", s.console_port.to_string(), Perm::Inherit),
         key("console/type", "xenconsoled".into(), Perm::Inherit),
-        key("console/output", "pty".into(), Perm::Inherit),
-        key("store/ring-ref", s.store_mfn.to_string(), Perm::Inherit),
-        key("store/port", s.store_port.to_string(), Perm::Inherit),
-        dir("control", Perm::Inherit),
-        key("control/shutdown", String::new(), Perm::Guest),
         dir("data", Perm::Guest),
-        dir("device", Perm::Inherit),
         Node {
             path: format!("{INDEX}/{}", s.name),
             value: Some(s.domid.to_string()),
@@ -371,10 +364,14 @@ fn reserve(xc: &Xc, xs: &Xs, name: &str, st: &mut Steps) -> Result<(), StepError
         let pending = format!("pending {}", std::process::id());
         st.run("name-write", || xs.write(t, &path, &pending))
             .map_err(abort)?;
-        match st.run("name-commit", || xs.transaction_end(t, false)) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.detail.contains("os error 11") => continue,
-            Err(e) => return Err(e),
+        // a conflict (EAGAIN: another create touched the index meanwhile) is tried again
+        let committed = st.run("name-commit", || match xs.transaction_end(t, false) {
+            Ok(()) => Ok(true),
+            Err(e) if is_eagain(&e) => Ok(false),
+            Err(e) => Err(e),
+        })?;
+        if committed {
+            return Ok(());
         }
     }
     Err(StepError {
@@ -383,42 +380,26 @@ fn reserve(xc: &Xc, xs: &Xs, name: &str, st: &mut Steps) -> Result<(), StepError
     })
 }
 
-/// Writes the domain's tree and its index entry in one transaction (retried on conflict).
+/// Writes the domain's tree and its index entry, one request per node and no transaction:
+/// nobody looks at the tree before the domain is introduced (xenconsoled and the guest come
+/// after), and a failed create removes what was written.
 fn write_tree(xs: &Xs, domid: u32, nodes: &[Node]) -> Result<(), String> {
-    'again: for _ in 0..100 {
-        let t = xs
-            .transaction_start()
-            .map_err(|e| format!("transaction: {e}"))?;
-        let dom = format!("/local/domain/{domid}");
-        // leftovers of an earlier domain with this id go first, as libxl does
-        if let Err(e) = xs.rm(t, &dom) {
-            let _ = xs.transaction_end(t, true);
-            return Err(format!("removing old {dom}: {e}"));
+    let dom = format!("/local/domain/{domid}");
+    // leftovers of an earlier domain with this id go first, as libxl does
+    xs.rm(0, &dom)
+        .map_err(|e| format!("removing old {dom}: {e}"))?;
+    for n in nodes {
+        match &n.value {
+            None => xs.mkdir(0, &n.path),
+            Some(v) => xs.write(0, &n.path, v),
         }
-        for n in nodes {
-            let r = match &n.value {
-                None => xs.mkdir(t, &n.path),
-                Some(v) => xs.write(t, &n.path, v),
-            }
-            .and_then(|()| match n.perm {
-                Perm::Inherit => Ok(()),
-                p => xs.set_perms(t, &n.path, &p.list(domid)),
-            });
-            if let Err(e) = r {
-                let _ = xs.transaction_end(t, true);
-                if is_eagain(&e) {
-                    continue 'again;
-                }
-                return Err(format!("{}: {e}", n.path));
-            }
-        }
-        match xs.transaction_end(t, false) {
-            Ok(()) => return Ok(()),
-            Err(e) if is_eagain(&e) => continue,
-            Err(e) => return Err(format!("committing the tree: {e}")),
-        }
+        .and_then(|()| match n.perm {
+            Perm::Inherit => Ok(()),
+            p => xs.set_perms(0, &n.path, &p.list(domid)),
+        })
+        .map_err(|e| format!("{}: {e}", n.path))?;
     }
-    Err("100 transaction conflicts in a row".into())
+    Ok(())
 }
 
 /// What a create made so far, for the cleanup of a failed one.
@@ -536,10 +517,8 @@ fn create_steps(
         memory_kb: kb,
         console_port,
         console_mfn,
-        store_port,
-        store_mfn,
     });
-    made.tree = true; // a partly written transaction is aborted; rm is harmless either way
+    made.tree = true; // a partly written tree is removed by the cleanup
     st.run("xenstore-tree", || write_tree(xs, domid, &nodes))?;
     st.run("introduce", || xs.introduce(domid, store_mfn, store_port))?;
     made.introduced = true;
@@ -762,8 +741,6 @@ mod tests {
             memory_kb: 4096,
             console_port: 1,
             console_mfn: 0x1234,
-            store_port: 2,
-            store_mfn: 0x1235,
         });
         let get = |p: &str| {
             t.iter()
@@ -788,6 +765,11 @@ mod tests {
         );
         assert_eq!(get("/local/domain/7/domid").value.as_deref(), Some("7"));
         assert_eq!(get("/local/domain/7/data").perm, Perm::Guest);
+        assert_eq!(
+            get("/local/domain/7/memory/target").value.as_deref(),
+            Some("4096")
+        );
+        assert_eq!(t.len(), 9, "one request per node: keep the tree small");
         // the index entry, last
         let last = t.last().unwrap();
         assert_eq!(

@@ -182,9 +182,15 @@ fn cstr(s: &str) -> io::Result<CString> {
     CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a string"))
 }
 
-/// The errno of the last failed call, as an error.
+/// The errno of the last failed call, as an error (libxenguest sometimes fails without
+/// setting errno: then the `xc: error:` line it printed on stderr is the reason).
 fn last() -> io::Error {
-    io::Error::last_os_error()
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(0) {
+        io::Error::other("no errno; the library's own message is above")
+    } else {
+        e
+    }
 }
 
 fn check(rc: c_int) -> io::Result<()> {
