@@ -778,7 +778,12 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         let _ = writeln!(
             sm,
             "  {:>11} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "instances", "N before", "p50 xl", "p99 xl", "p50 ready", "rate/s"
+            "instances",
+            "N before",
+            format!("p50 {}", o.creator.name()),
+            format!("p99 {}", o.creator.name()),
+            "p50 ready",
+            "rate/s"
         );
         let k = recs.len().div_ceil(10);
         for (ci, chunk) in recs.chunks(k).enumerate() {
@@ -1644,12 +1649,19 @@ fn compare(
             let _ = fs::write(dir.join("leancheck.out"), &out);
         }
     }
-    for ((name, v), (r, _)) in o.compare.iter().zip(&variants).zip(&runs) {
+    for (k, ((name, v), (r, _))) in o.compare.iter().zip(&variants).zip(&runs).enumerate() {
+        // a variant compared more than once (e.g. leanxl,default,leanxl to bracket a
+        // changing load) gets a directory per run: leanxl, leanxl-3
+        let dir_name = if o.compare[..k].contains(name) {
+            format!("{name}-{}", k + 1)
+        } else {
+            name.clone()
+        };
         let rep = report(
             &d.join(r),
             v,
             v.count,
-            &format!("== variant {name} (run {r})"),
+            &format!("== variant {name} (run {r}, directory {dir_name})"),
         );
         ok &= rep.problems.is_empty();
         all.push_str(&rep.summary);
@@ -1677,7 +1689,7 @@ fn compare(
             line("creation:"),
             line("CPU per ")
         );
-        let out = run.dir.join("density").join(name);
+        let out = run.dir.join("density").join(&dir_name);
         let save = |dir: &Path| -> std::io::Result<()> {
             fs::create_dir_all(dir)?;
             fs::write(dir.join("summary.txt"), &rep.summary)?;
@@ -1698,7 +1710,7 @@ fn compare(
         };
         let _ = save(&out);
         if let Some(rd) = &o.results {
-            let _ = save(&rd.join(name));
+            let _ = save(&rd.join(&dir_name));
         }
     }
     if o.memory_scan {
