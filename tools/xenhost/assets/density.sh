@@ -227,6 +227,15 @@ dn_create() {
             else
                 status=not-ready
                 err="marker $DN_MARKER not on the console within ${DN_READY_TIMEOUT}s"
+                # evidence: what the console and Xen say, and the domain's state
+                {
+                    echo "# xl list $name"
+                    xl list "$name" 2>&1
+                    echo "# console log $clog (first 40 lines)"
+                    head -n 40 "$clog" 2>&1
+                    echo "# xl dmesg (last 30 lines)"
+                    xl dmesg 2>&1 | tail -n 30
+                } >"$R/not-ready-$i.txt" 2>&1
             fi
         fi
     else

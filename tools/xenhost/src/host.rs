@@ -400,7 +400,8 @@ pub fn run_job(
 /// What dom0 was doing when last seen: from the runner's watchdog snapshot
 /// (`dom0-ps.txt` in the share, rewritten every 20 s), its first line (dom0's uptime and
 /// load), the processes that are `xl`, `xenstored`, `xenconsoled` or in D state, and their
-/// kernel stacks; at most 40 lines. Empty when there is no snapshot.
+/// kernel stacks; at most 40 lines of at most 200 characters. Empty when there is no
+/// snapshot.
 pub fn dom0_evidence(share: &Path) -> Vec<String> {
     let Ok(text) = fs::read_to_string(share.join("dom0-ps.txt")) else {
         return Vec::new();
@@ -424,7 +425,7 @@ pub fn dom0_evidence(share: &Path) -> Vec<String> {
                 matches!(base, "xl" | "xenstored" | "oxenstored" | "xenconsoled")
             });
         if interesting {
-            out.push(l.to_string());
+            out.push(l.chars().take(200).collect());
         }
     }
     out.truncate(40);

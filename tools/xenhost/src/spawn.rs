@@ -1533,6 +1533,7 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
                 || n.starts_with("daemons-")
                 || n.starts_with("xl-")
                 || n.starts_with("steps.")
+                || n.starts_with("not-ready-")
             {
                 fs::copy(e.path(), dir.join(n))?;
             }
@@ -1700,6 +1701,8 @@ fn compare(
                 if n.starts_with("probe-")
                     || n.starts_with("daemons-")
                     || n.starts_with("steps.")
+                    || n.starts_with("xl-error-")
+                    || n.starts_with("not-ready-")
                     || n == "idle.txt"
                     || n == "samples"
                 {
