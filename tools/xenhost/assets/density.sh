@@ -15,13 +15,16 @@
 #   DN_COUNT DN_WORKERS DN_MEMORY DN_VCPUS DN_KERNEL DN_MARKER DN_READY_TIMEOUT
 #   DN_VIF (0/1) DN_BRIDGES (vifs spread over dnbr0..dnbr<K-1>) DN_VIF_SCRIPT (empty: Xen's
 #   vif-bridge; else the hotplug script's path, e.g. vif-lean) DN_XL_FLAGS (e.g. -e)
+#   DN_CREATOR  xl (default) or leanxl: create and destroy with `xl` or with $DN_LEANXL
+#               (tools/leanxl: libxenctrl/libxenguest/libxenstore directly, no libxl)
 # Records (all in <dir>/<run>/, times in ms since dom0 booted, 10 ms steps):
 #   rec.w<k>        per instance, one CSV line by worker k:
 #                   i,name,status,start_ms,create_ms,ready_ms,xl_rc,error
 #                   status: ok | create-failed | not-ready | destroyed-partial (resume)
 #   samples         every few seconds: dom0 and daemon CPU/memory (header line first)
 #   xl-list-*.txt, xl-info-*.txt, daemons-*.txt   snapshots after each phase
-#   probe-<n>.txt   one timed `xl -vvv create` + destroy with <n> instances running
+#   probe-<n>.txt   one timed `xl -vvv create` (or `leanxl create`) + destroy with <n> running
+#   steps.w<k>      leanxl only: per instance, <i>,<leanxl's "created" line> (per-step times)
 # Nothing here prints per instance on dom0's console (it would cost more than the guest).
 
 XH=${XH:-/mnt/host}
@@ -181,19 +184,44 @@ dn_wait_ready() {
     done
 }
 
+# dn_destroy <name>: destroys one instance with the run's creator.
+dn_destroy() {
+    if [ "$DN_CREATOR" = leanxl ]; then
+        "$DN_LEANXL" destroy "$1"
+    else
+        xl destroy "$1"
+    fi
+}
+
 # dn_create <i>: creates instance <i>, prints its record line.
 dn_create() {
     i=$1 name=$DN_PREFIX-$1
     clog=$CONSDIR/guest-$name.log
     rm -f "$clog"
-    dn_cfg "$i"
-    dn_now
-    t0=$now_ms
-    # shellcheck disable=SC2086
-    xl create $DN_XL_FLAGS "$CFGDIR/$i.cfg" </dev/null >"$CFGDIR/$i.err" 2>&1
-    rc=$?
-    dn_now
-    t1=$now_ms
+    if [ "$DN_CREATOR" = leanxl ]; then
+        dn_now
+        t0=$now_ms
+        "$DN_LEANXL" create --name "$name" --kernel "$DN_KERNEL" --memory "$DN_MEMORY" \
+            </dev/null >"$CFGDIR/$i.err" 2>&1
+        rc=$?
+        dn_now
+        t1=$now_ms
+        if [ "$rc" = 0 ]; then
+            # its per-step times, kept with builtins only (no fork on the create path)
+            while IFS= read -r l; do
+                case "$l" in "leanxl: created "*) echo "$i,$l" >>"$R/steps.w${DN_W:-0}" ;; esac
+            done <"$CFGDIR/$i.err"
+        fi
+    else
+        dn_cfg "$i"
+        dn_now
+        t0=$now_ms
+        # shellcheck disable=SC2086
+        xl create $DN_XL_FLAGS "$CFGDIR/$i.cfg" </dev/null >"$CFGDIR/$i.err" 2>&1
+        rc=$?
+        dn_now
+        t1=$now_ms
+    fi
     err=
     ready=
     if [ "$rc" = 0 ]; then
@@ -232,6 +260,7 @@ dn_create() {
 
 # dn_worker <k> <listfile>: creates the instances on lines k, k+W, ... of <listfile>.
 dn_worker() {
+    DN_W=$1
     sed -n "$1~${DN_WORKERS}p" "$2" | while read -r n; do
         [ -e "$R/stop" ] && break
         dn_create "$n" >>"$R/rec.w$1"
@@ -258,7 +287,8 @@ dn_run_list() {
     sp=$!
     dn_now
     start=$now_ms
-    dn_say "$RUN $2: $(wc -l <"$1") instance(s), $DN_WORKERS worker(s), xl create $DN_XL_FLAGS"
+    if [ "$DN_CREATOR" = leanxl ]; then how="$DN_LEANXL create"; else how="xl create $DN_XL_FLAGS"; fi
+    dn_say "$RUN $2: $(wc -l <"$1") instance(s), $DN_WORKERS worker(s), $how"
     k=1
     pids=
     while [ "$k" -le "$DN_WORKERS" ]; do
@@ -306,7 +336,7 @@ dn_resume() {
             # created by an interrupted `xl create`: not trusted, destroyed and made again
             dn_now
             t0=$now_ms
-            xl destroy "$DN_PREFIX-$i" >/dev/null 2>&1
+            dn_destroy "$DN_PREFIX-$i" >/dev/null 2>&1
             rc=$?
             dn_now
             echo "$i,$DN_PREFIX-$i,destroyed-partial,$t0,$((now_ms - t0)),,$rc," >>"$R/rec.resume"
@@ -330,7 +360,7 @@ dn_teardown() {
     pids=
     while [ "$k" -le "$DN_WORKERS" ]; do
         sed -n "$k~${DN_WORKERS}p" "$CFGDIR/down" | while read -r i; do
-            xl destroy "$DN_PREFIX-$i" >/dev/null 2>>"$R/teardown-errors.txt" \
+            dn_destroy "$DN_PREFIX-$i" >/dev/null 2>>"$R/teardown-errors.txt" \
                 || echo "destroy $DN_PREFIX-$i failed" >>"$R/teardown-errors.txt"
             dn_tick "$RUN destroyed $i"
         done &
@@ -370,18 +400,24 @@ dn_probe() {
         dn_now
         echo "xl_list_ms=$((now_ms - a))"
         echo "daemons_before=$(dn_daemons_line)"
+        echo "creator=${DN_CREATOR:-xl}"
         dn_now
         a=$now_ms
-        # shellcheck disable=SC2086
-        xl -vvv create $DN_XL_FLAGS "$pcfg" </dev/null 2>&1 | while IFS= read -r l; do
-            dn_now
-            echo "+$((now_ms - a)) $l"
-        done >"$R/probe-$1-xl.log"
+        if [ "$DN_CREATOR" = leanxl ]; then
+            "$DN_LEANXL" create --name "$DN_PREFIX-probe" --kernel "$DN_KERNEL" \
+                --memory "$DN_MEMORY" </dev/null >"$R/probe-$1-xl.log" 2>&1
+        else
+            # shellcheck disable=SC2086
+            xl -vvv create $DN_XL_FLAGS "$pcfg" </dev/null 2>&1 | while IFS= read -r l; do
+                dn_now
+                echo "+$((now_ms - a)) $l"
+            done >"$R/probe-$1-xl.log"
+        fi
         dn_now
         echo "xl_create_ms=$((now_ms - a))"
         echo "daemons_after=$(dn_daemons_line)"
         a=$now_ms
-        xl destroy "$DN_PREFIX-probe" >/dev/null 2>&1
+        dn_destroy "$DN_PREFIX-probe" >/dev/null 2>&1
         dn_now
         echo "xl_destroy_ms=$((now_ms - a))"
         echo "daemons_header=$DN_DAEMONS_HEADER"

@@ -3,6 +3,11 @@
 S=${FAKEXL:?}
 mkdir -p "$S"
 [ "$1" = -vvv ] && shift
+# FAKEXL_LEAN=1: the run creates with leanxl; xl may only list (and report info)
+if [ -n "$FAKEXL_LEAN" ] && { [ "$1" = create ] || [ "$1" = destroy ]; }; then
+    echo "fake xl: xl $1 called in a leanxl run" >&2
+    exit 9
+fi
 case "$1" in
 create)
     shift

@@ -151,8 +151,35 @@ pub fn prepare_case(
         .map_err(|e| format!("writing the Linux guest initramfs: {e}"))
 }
 
-/// Copies guestbench (if built) to the share's root for dom0 hooks; says so either way.
+/// Where leanxl (the lean domain creator for density runs, dynamically linked against dom0's
+/// Xen 4.17 libraries) is built, relative to the repository root.
+pub const LEANXL: &str = "tools/target/release/leanxl";
+
+/// How to build it.
+pub const LEANXL_BUILD: &str = "cargo build --release --manifest-path tools/Cargo.toml -p leanxl";
+
+/// Copies leanxl to the share's root (`/mnt/host/leanxl` in dom0); the error says how to
+/// build it when it is missing.
+pub fn install_leanxl(root: &Path, share: &Path) -> Result<PathBuf, String> {
+    let src = root.join(LEANXL);
+    if !src.is_file() {
+        return Err(format!(
+            "no leanxl at {} (build it with: {LEANXL_BUILD})",
+            src.display()
+        ));
+    }
+    let dst = share.join("leanxl");
+    fs::copy(&src, &dst).map_err(|e| format!("copying leanxl into the share: {e}"))?;
+    Ok(dst)
+}
+
+/// Copies guestbench and leanxl (if built) to the share's root for dom0 hooks; says so
+/// either way.
 pub fn install_tool(root: &Path, share: &Path) {
+    match install_leanxl(root, share) {
+        Ok(_) => println!("[xenhost] leanxl for dom0: /mnt/host/leanxl"),
+        Err(e) => println!("[xenhost] note: {e}"),
+    }
     match guestbench(root) {
         Some(gb) => match fs::copy(&gb, share.join("guestbench")) {
             Ok(_) => println!("[xenhost] guestbench for dom0: /mnt/host/guestbench"),

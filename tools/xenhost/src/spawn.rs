@@ -25,18 +25,24 @@ const DENSITY: &str = include_str!("../assets/density.sh");
 /// The lean vif hotplug script (`--vif-script lean`).
 const VIF_LEAN: &str = include_str!("../assets/vif-lean");
 
+/// The check of leanxl on the real host, run once before a run that creates with leanxl.
+const LEANCHECK: &str = include_str!("../assets/leancheck.sh");
+
 pub const USAGE: &str = "\
   xenhost spawn <guest.elf> --count N [--workers W] [--memory MB] [--guest-vcpus V]
                 [--vif [--bridges K] [--vif-script stock|lean]] [--marker TEXT]
                 [--ready-timeout S]
                 [--probe-every K] [--interrupt-after K] [--xl-monitor] [--no-console-log]
-                [--keep-limits] [--results DIR] [--compare V1,V2,...] [--memory-scan] [host options]
+                [--keep-limits] [--results DIR] [--compare V1,V2,...] [--memory-scan]
+                [--creator xl|leanxl] [host options]
                                       start N instances on the Xen host, measure them,
                                       tear them down; CSV, summary, SVG plot. --compare:
                                       one run per variant in the same boot (default,
                                       no-console-log, xl-monitor, workers1, workers4,
-                                      vif-lean: --vif with the lean hotplug script);
-                                      --memory-scan: first one guest at memory=1..4 MB
+                                      leanxl, vif-lean: --vif with the lean hotplug
+                                      script); --memory-scan: first one guest at
+                                      memory=1..4 MB; --creator leanxl: create and destroy
+                                      with tools/leanxl instead of xl (PV, 1 vCPU, no vif)
   xenhost spawn-test <guest.elf> [--count N]
                                       CI check: N (20) instances all ready and torn down;
                                       an interrupted run resumed and torn down; a bystander
@@ -68,6 +74,35 @@ pub struct SpawnOpts {
     pub compare: Vec<String>,
     /// First try one instance at each `memory=` from 1 to 4 MB (`--memory-scan`).
     pub memory_scan: bool,
+    /// What creates and destroys the instances (`--creator`).
+    pub creator: Creator,
+}
+
+/// The creation path of a density run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Creator {
+    /// The stock toolstack: `xl create` / `xl destroy` (libxl).
+    #[default]
+    Xl,
+    /// tools/leanxl: libxenctrl/libxenguest/libxenstore directly, O(1) name check.
+    Leanxl,
+}
+
+impl Creator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Creator::Xl => "xl",
+            Creator::Leanxl => "leanxl",
+        }
+    }
+
+    pub fn parse(v: &str) -> Result<Creator, String> {
+        match v {
+            "xl" => Ok(Creator::Xl),
+            "leanxl" => Ok(Creator::Leanxl),
+            _ => Err(format!("--creator: {v:?} is neither xl nor leanxl")),
+        }
+    }
 }
 
 impl Default for SpawnOpts {
@@ -90,6 +125,7 @@ impl Default for SpawnOpts {
             results: None,
             compare: Vec::new(),
             memory_scan: false,
+            creator: Creator::Xl,
         }
     }
 }
@@ -110,6 +146,13 @@ impl SpawnOpts {
         }
         if self.vif_lean && !self.vif {
             return Err("--vif-script goes with --vif".into());
+        }
+        for v in std::iter::once(self.clone()).chain(
+            self.compare
+                .iter()
+                .filter_map(|name| variant(self, name).ok()),
+        ) {
+            v.check_creator()?;
         }
         if self.vif {
             let per = self.count.div_ceil(self.bridges());
@@ -136,6 +179,32 @@ impl SpawnOpts {
             ));
         }
         Ok(())
+    }
+
+    /// What leanxl does not do (it builds PV domains with 1 vCPU and no devices).
+    fn check_creator(&self) -> Result<(), String> {
+        if self.creator != Creator::Leanxl {
+            return Ok(());
+        }
+        if self.vif {
+            return Err("leanxl makes no vifs (no devices, no hotplug): drop --vif".into());
+        }
+        if self.guest_vcpus != 1 {
+            return Err("leanxl builds 1-vCPU domains: drop --guest-vcpus".into());
+        }
+        if self.xl_monitor {
+            return Err("--xl-monitor is about xl's background process; leanxl has none".into());
+        }
+        Ok(())
+    }
+
+    /// Does this run (or one of its variants) create with leanxl?
+    pub fn uses_leanxl(&self) -> bool {
+        self.creator == Creator::Leanxl
+            || self
+                .compare
+                .iter()
+                .any(|v| variant(self, v).is_ok_and(|o| o.creator == Creator::Leanxl))
     }
 
     /// Xen memory the instances need (guest memory + ~2.5% page tables and overhead).
@@ -189,6 +258,7 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
             "--no-console-log" => o.console_log = false,
             "--keep-limits" => o.keep_limits = true,
             "--memory-scan" => o.memory_scan = true,
+            "--creator" => o.creator = Creator::parse(&value(arg)?)?,
             "--compare" => {
                 o.compare = value(arg)?.split(',').map(str::to_string).collect();
                 for v in &o.compare {
@@ -221,7 +291,7 @@ pub fn params(o: &SpawnOpts, prefix: &str, count: u64) -> String {
         "DN_PREFIX={}\nDN_COUNT={count}\nDN_WORKERS={}\nDN_MEMORY={}\nDN_VCPUS={}\n\
          DN_KERNEL=/mnt/host/density/kernel\nDN_MARKER={}\nDN_READY_TIMEOUT={}\nDN_VIF={}\n\
          DN_BRIDGES={}\nDN_VIF_SCRIPT={}\nDN_XL_FLAGS={}\nDN_CONSOLE_LOG={}\n\
-         DN_SAMPLE_SECS=5\n",
+         DN_SAMPLE_SECS=5\nDN_CREATOR={}\nDN_LEANXL=/mnt/host/leanxl\n",
         q(prefix),
         o.workers,
         o.memory_mb,
@@ -237,6 +307,7 @@ pub fn params(o: &SpawnOpts, prefix: &str, count: u64) -> String {
         },
         if o.xl_monitor { "''" } else { "-e" },
         u8::from(o.console_log),
+        o.creator.name(),
     )
 }
 
@@ -251,6 +322,9 @@ pub fn measure_plan(o: &SpawnOpts) -> String {
     });
     if !o.keep_limits {
         p.push_str("limits x\n");
+    }
+    if o.creator == Creator::Leanxl && o.console_log {
+        p.push_str("exec leancheck\n");
     }
     p.push_str("snapshot m start\n");
     if let Some(k) = o.interrupt_after {
@@ -287,10 +361,11 @@ pub fn variant(base: &SpawnOpts, name: &str) -> Result<SpawnOpts, String> {
             o.vif = true;
             o.vif_lean = true;
         }
+        "leanxl" => o.creator = Creator::Leanxl,
         _ => {
             return Err(format!(
                 "--compare: unknown variant {name:?} (default, no-console-log, xl-monitor, \
-                 workers1, workers4, vif-lean)"
+                 workers1, workers4, leanxl, vif-lean)"
             ))
         }
     }
@@ -301,6 +376,10 @@ pub fn variant(base: &SpawnOpts, name: &str) -> Result<SpawnOpts, String> {
 /// spawn, a probe, idle, teardown.
 pub fn compare_plan(variants: &[SpawnOpts]) -> String {
     let mut p = String::new();
+    // leanxl proves itself on one guest first (console logs on: it waits for the marker)
+    if variants.iter().any(|v| v.creator == Creator::Leanxl) {
+        p.push_str("console-log on\nexec leancheck\n");
+    }
     for (k, o) in variants.iter().enumerate() {
         let r = format!("v{}", k + 1);
         let _ = write!(
@@ -475,7 +554,7 @@ pub fn svg_plot(title: &str, points: &[(u64, u64)]) -> String {
         o,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">instances running when xl create \
          started (N)</text>\n<text x=\"16\" y=\"{}\" text-anchor=\"middle\" \
-         transform=\"rotate(-90 16 {})\">xl create time (s)</text>",
+         transform=\"rotate(-90 16 {})\">create time (s)</text>",
         (ml + w - mr) / 2.0,
         h - 12.0,
         (mt + h - mb) / 2.0,
@@ -705,14 +784,14 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         let rate = ok.len() as f64 / (t as f64 / 1000.0).max(0.001);
         let _ = writeln!(
             sm,
-            "creation: {} s for all ({:.2} instances/s), {} workers, xl create {}",
+            "creation: {} s for all ({:.2} instances/s), {} workers, {}",
             s(t),
             rate,
             o.workers,
-            if o.xl_monitor {
-                "(default: a background xl per domain)"
-            } else {
-                "-e (no background xl per domain)"
+            match (o.creator, o.xl_monitor) {
+                (Creator::Leanxl, _) => "leanxl create (no libxl, no background process)",
+                (Creator::Xl, true) => "xl create (default: a background xl per domain)",
+                (Creator::Xl, false) => "xl create -e (no background xl per domain)",
             }
         );
     }
@@ -725,7 +804,12 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         let _ = writeln!(
             sm,
             "  {:>11} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "instances", "N before", "p50 xl", "p99 xl", "p50 ready", "rate/s"
+            "instances",
+            "N before",
+            format!("p50 {}", o.creator.name()),
+            format!("p99 {}", o.creator.name()),
+            "p50 ready",
+            "rate/s"
         );
         let k = recs.len().div_ceil(10);
         for (ci, chunk) in recs.chunks(k).enumerate() {
@@ -755,7 +839,8 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
     }
     let _ = writeln!(
         sm,
-        "xl create time: p50 {}, p99 {}, max {}",
+        "{} create time: p50 {}, p99 {}, max {}",
+        o.creator.name(),
         pct(&create, 50.0),
         pct(&create, 99.0),
         pct(&create, 100.0)
@@ -843,6 +928,7 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
     }
     if let Some(t) = &tag {
         if let Some(line) = per_create_line(
+            o.creator,
             &read(dir, "daemons-start.txt"),
             &read(dir, &format!("daemons-{t}.txt")),
             recs.len() as u64,
@@ -891,6 +977,10 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
             "teardown left {left_in_list} instance(s) in xl list"
         ));
     }
+    let steps = steps_table(&read_steps(dir));
+    if !steps.is_empty() {
+        sm.push_str(&steps);
+    }
     let _ = writeln!(
         sm,
         "files: instances.csv (per instance), samples.csv (dom0 every 5 s), create-time.svg"
@@ -904,12 +994,100 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         .collect();
     r.svg = svg_plot(
         &format!(
-            "xl create time vs instances running ({} x {} MB, {} workers)",
-            count, o.memory_mb, o.workers
+            "{} create time vs instances running ({} x {} MB, {} workers)",
+            o.creator.name(),
+            count,
+            o.memory_mb,
+            o.workers
         ),
         &pts,
     );
     r
+}
+
+/// leanxl's per-step times of one instance: its index and (step, ms) in step order, from a
+/// `steps.w<k>` line (`<i>,leanxl: created <name> domid <d> total_ms <t> steps_ms a=1.2,...`).
+pub fn parse_steps(line: &str) -> Option<(u64, Vec<(String, f64)>)> {
+    let (i, rest) = line.split_once(',')?;
+    let i = i.parse().ok()?;
+    let mut w = rest.split_whitespace();
+    let mut total = None;
+    let mut steps = None;
+    while let Some(k) = w.next() {
+        match k {
+            "total_ms" => total = w.next().and_then(|v| v.parse::<f64>().ok()),
+            "steps_ms" => steps = w.next(),
+            _ => {}
+        }
+    }
+    let mut out: Vec<(String, f64)> = steps?
+        .split(',')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect();
+    out.push(("total".into(), total?));
+    Some((i, out))
+}
+
+/// All `steps.w*` records of a run, by instance index.
+pub fn read_steps(dir: &Path) -> BTreeMap<u64, Vec<(String, f64)>> {
+    let mut m = BTreeMap::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.filter_map(Result::ok) {
+            if e.file_name().to_string_lossy().starts_with("steps.") {
+                for l in fs::read_to_string(e.path()).unwrap_or_default().lines() {
+                    if let Some((i, st)) = parse_steps(l) {
+                        m.insert(i, st);
+                    }
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Where leanxl's creates spent their time: per step, p50 and p99 over all instances, and
+/// the p50 of the first and the last tenth (by index: does a step grow with N?).
+pub fn steps_table(steps: &BTreeMap<u64, Vec<(String, f64)>>) -> String {
+    let Some(first) = steps.values().next() else {
+        return String::new();
+    };
+    let n = steps.len();
+    let tenth = n.div_ceil(10).max(1);
+    let mut t = format!(
+        "leanxl per-step times in dom0 (ms, from each create's own clock; {n} instances):\n  \
+         {:<14} {:>9} {:>9} {:>14} {:>14}\n",
+        "step", "p50", "p99", "p50 first 10%", "p50 last 10%"
+    );
+    let p50 = |v: &mut Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v.get((v.len().max(1) - 1) / 2).copied().unwrap_or(0.0)
+    };
+    for (name, _) in first {
+        let vals: Vec<f64> = steps
+            .values()
+            .filter_map(|st| st.iter().find(|(k, _)| k == name).map(|x| x.1))
+            .collect();
+        let mut all = vals.clone();
+        all.sort_by(f64::total_cmp);
+        let p99 = all
+            .get(((all.len() as f64 * 0.99).ceil() as usize).clamp(1, all.len().max(1)) - 1)
+            .copied()
+            .unwrap_or(0.0);
+        let mut head: Vec<f64> = vals.iter().take(tenth).copied().collect();
+        let mut tail: Vec<f64> = vals.iter().rev().take(tenth).copied().collect();
+        let _ = writeln!(
+            t,
+            "  {name:<14} {:>9.2} {:>9.2} {:>14.2} {:>14.2}",
+            p50(&mut all.clone()),
+            p99,
+            p50(&mut head),
+            p50(&mut tail)
+        );
+    }
+    t
 }
 
 /// Names the host-side limit behind failed creations, and how to raise it.
@@ -930,7 +1108,7 @@ pub fn limit_hint(failed: &[&Record]) -> Option<String> {
 }
 
 /// Daemon and dom0 CPU per `xl create` over the spawn phase (snapshots before and after).
-fn per_create_line(start: &str, end: &str, n: u64) -> Option<String> {
+fn per_create_line(creator: Creator, start: &str, end: &str, n: u64) -> Option<String> {
     let parse = |t: &str| -> Option<BTreeMap<String, i64>> {
         let mut l = t.lines();
         let h = l.next()?;
@@ -948,9 +1126,10 @@ fn per_create_line(start: &str, end: &str, n: u64) -> Option<String> {
         _ => "-".into(),
     };
     Some(format!(
-        "CPU per xl create over the spawn phase (ticks of 10 ms as dom0 counts them; TCG \
+        "CPU per {} create over the spawn phase (ticks of 10 ms as dom0 counts them; TCG \
          loses ticks, compare shares): xenstored {}, xenconsoled {}, dom0 user {} sys {} \
          (idle {}, steal {})\n",
+        creator.name(),
         d("xs_cpu_ticks"),
         d("xc_cpu_ticks"),
         d("cpu_user"),
@@ -1056,11 +1235,15 @@ fn probes_table(dir: &Path) -> String {
 }
 
 /// Writes the share for a plan: density.sh, runner.sh, job.sh, the kernel, params per run.
+/// With `leanxl` (the binary to install, for runs that create with it): leanxl at the share's
+/// root (`/mnt/host/leanxl`), leancheck.sh, and the `leancheck` command of the plan's `exec
+/// leancheck` line (which takes the leanxl run's params).
 fn write_share(
     share: &Path,
     kernel: &Path,
     plan: &str,
     runs: &[(&str, String)],
+    leanxl: Option<&Path>,
 ) -> Result<PathBuf, String> {
     let d = share.join("density");
     let e = |e: std::io::Error| format!("writing the share {}: {e}", share.display());
@@ -1073,6 +1256,23 @@ fn write_share(
     for (run, p) in runs {
         fs::create_dir_all(d.join(run)).map_err(e)?;
         fs::write(d.join(run).join("params"), p).map_err(e)?;
+    }
+    if let Some(bin) = leanxl {
+        fs::copy(bin, share.join("leanxl"))
+            .map_err(|x| format!("copying leanxl {}: {x}", bin.display()))?;
+        fs::write(share.join("leancheck.sh"), LEANCHECK).map_err(e)?;
+        let run = runs
+            .iter()
+            .find(|(_, p)| p.contains("\nDN_CREATOR=leanxl\n"))
+            .map_or("m", |r| r.0);
+        fs::write(
+            d.join("leancheck"),
+            format!(
+                ". /mnt/host/density/{run}/params && sh /mnt/host/leancheck.sh \"$DN_LEANXL\" \
+                 \"$DN_KERNEL\" \"$DN_MARKER\""
+            ),
+        )
+        .map_err(e)?;
     }
     let items = [Item::Exec {
         dir: "density".into(),
@@ -1087,6 +1287,47 @@ fn write_executable(p: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::write(p, text)?;
     fs::set_permissions(p, fs::Permissions::from_mode(0o755))
+}
+
+/// The leanxl binary to install for a run that creates with it (`None` for xl-only runs).
+fn leanxl_bin(o: &SpawnOpts, root: &Path) -> Result<Option<PathBuf>, String> {
+    if !o.uses_leanxl() {
+        return Ok(None);
+    }
+    let p = root.join(crate::linuxguest::LEANXL);
+    if p.is_file() {
+        Ok(Some(p))
+    } else {
+        Err(format!(
+            "--creator leanxl: no {} (build it with: {})",
+            p.display(),
+            crate::linuxguest::LEANXL_BUILD
+        ))
+    }
+}
+
+/// The verdict of leancheck.sh's output: its checks and whether all held.
+pub fn leancheck_verdict(out: &str) -> (bool, String) {
+    let oks = out
+        .lines()
+        .filter(|l| l.starts_with("LEANCHECK ok"))
+        .count();
+    let fails: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("LEANCHECK FAIL"))
+        .collect();
+    let done = out.lines().any(|l| l == "LEANCHECK done");
+    let ok = done && fails.is_empty() && oks > 0;
+    let mut t = format!(
+        "leanxl check on one guest: {} ({oks} checks held, {} failed{})\n",
+        if ok { "PASS" } else { "FAIL" },
+        fails.len(),
+        if done { "" } else { ", did not finish" }
+    );
+    for l in out.lines().filter(|l| l.starts_with("LEANCHECK ")) {
+        let _ = writeln!(t, "  {l}");
+    }
+    (ok, t)
 }
 
 /// Shows progress (records in the share) until `stop`.
@@ -1270,11 +1511,19 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
     if !o.compare.is_empty() {
         return compare(&o, &a.opts, &img, &run, Path::new(kernel), &id, &cond0);
     }
+    let lean = match leanxl_bin(&o, &root) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("xenhost spawn: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let d = match write_share(
         &run.share(),
         Path::new(kernel),
         &measure_plan(&o),
         &[("m", params(&o, &prefix, o.count))],
+        lean.as_deref(),
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -1293,7 +1542,15 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         conditions(),
         t0.elapsed().as_secs_f64()
     );
-    let r = report(&d.join("m"), &o, o.count, &head);
+    let mut r = report(&d.join("m"), &o, o.count, &head);
+    if lean.is_some() && o.console_log {
+        let (pass, text) = leancheck_verdict(&read(&d, "leancheck.out"));
+        if !pass {
+            r.problems
+                .push("the leanxl check on one guest failed".into());
+        }
+        r.summary.insert_str(0, &text);
+    }
     let out = run.dir.join("density");
     let save = |dir: &Path| -> std::io::Result<()> {
         fs::create_dir_all(dir)?;
@@ -1309,6 +1566,7 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
             if n.starts_with("probe-")
                 || n.starts_with("daemons-")
                 || n.starts_with("xl-")
+                || n.starts_with("steps.")
                 || n.starts_with("not-ready-")
             {
                 fs::copy(e.path(), dir.join(n))?;
@@ -1316,6 +1574,9 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         }
         if d.join("limits.txt").exists() {
             fs::copy(d.join("limits.txt"), dir.join("limits.txt"))?;
+        }
+        if d.join("leancheck.out").exists() {
+            fs::copy(d.join("leancheck.out"), dir.join("leancheck.out"))?;
         }
         Ok(())
     };
@@ -1380,17 +1641,25 @@ fn compare(
     if o.memory_scan {
         plan.insert_str(0, "exec memscan\n");
     }
-    let d = match write_share(&run.share(), kernel, &plan, &run_refs).and_then(|d| {
-        fs::write(d.join("memscan"), memory_scan_script(&o.marker))
-            .map(|()| d)
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(d) => d,
+    let lean = match leanxl_bin(o, &crate::repo_root()) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("xenhost spawn: FAILED: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let d =
+        match write_share(&run.share(), kernel, &plan, &run_refs, lean.as_deref()).and_then(|d| {
+            fs::write(d.join("memscan"), memory_scan_script(&o.marker))
+                .map(|()| d)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("xenhost spawn: FAILED: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let t0 = Instant::now();
     let total = o.count * variants.len() as u64;
     let res = boot_and_run(img, hopts, run, &d, total, budget(total));
@@ -1405,12 +1674,29 @@ fn compare(
     );
     let mut all = String::new();
     let mut ok = res.is_ok();
-    for ((name, v), (r, _)) in o.compare.iter().zip(&variants).zip(&runs) {
+    if lean.is_some() {
+        let out = read(&d, "leancheck.out");
+        let (pass, text) = leancheck_verdict(&out);
+        ok &= pass;
+        all.push_str(&text);
+        for dir in std::iter::once(run.dir.join("density")).chain(o.results.clone()) {
+            let _ = fs::create_dir_all(&dir);
+            let _ = fs::write(dir.join("leancheck.out"), &out);
+        }
+    }
+    for (k, ((name, v), (r, _))) in o.compare.iter().zip(&variants).zip(&runs).enumerate() {
+        // a variant compared more than once (e.g. leanxl,default,leanxl to bracket a
+        // changing load) gets a directory per run: leanxl, leanxl-3
+        let dir_name = if o.compare[..k].contains(name) {
+            format!("{name}-{}", k + 1)
+        } else {
+            name.clone()
+        };
         let rep = report(
             &d.join(r),
             v,
             v.count,
-            &format!("== variant {name} (run {r})"),
+            &format!("== variant {name} (run {r}, directory {dir_name})"),
         );
         ok &= rep.problems.is_empty();
         all.push_str(&rep.summary);
@@ -1424,14 +1710,21 @@ fn compare(
                 .unwrap_or("")
                 .to_string()
         };
+        let line_with = |key: &str| {
+            rep.summary
+                .lines()
+                .find(|l| l.contains(key))
+                .unwrap_or("")
+                .to_string()
+        };
         let _ = writeln!(
             table,
             "{name:>15}: {} | {} | {}",
-            line("xl create time"),
+            line_with(" create time: "),
             line("creation:"),
-            line("CPU per xl create")
+            line("CPU per ")
         );
-        let out = run.dir.join("density").join(name);
+        let out = run.dir.join("density").join(&dir_name);
         let save = |dir: &Path| -> std::io::Result<()> {
             fs::create_dir_all(dir)?;
             fs::write(dir.join("summary.txt"), &rep.summary)?;
@@ -1441,6 +1734,7 @@ fn compare(
                 let n = e.file_name().to_string_lossy().to_string();
                 if n.starts_with("probe-")
                     || n.starts_with("daemons-")
+                    || n.starts_with("steps.")
                     || n.starts_with("xl-error-")
                     || n.starts_with("not-ready-")
                     || n == "idle.txt"
@@ -1453,7 +1747,7 @@ fn compare(
         };
         let _ = save(&out);
         if let Some(rd) = &o.results {
-            let _ = save(&rd.join(name));
+            let _ = save(&rd.join(&dir_name));
         }
     }
     if o.memory_scan {
@@ -1557,6 +1851,7 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
             Path::new(kernel),
             &test_plan(o.count),
             &[("a", params(&o, &pa, o.count)), ("b", params(&o, &pb, nb))],
+            None,
         )
         .and_then(|d| {
             let w = |f: &str, t: String| fs::write(d.join(f), t).map_err(|e| e.to_string());
@@ -1890,6 +2185,7 @@ mod tests {
             &kernel,
             plan,
             &[("a", params(&o, "ta", 12)), ("b", params(&o, "tb", 12))],
+            None,
         )
         .unwrap();
         let path = format!(
@@ -1932,6 +2228,190 @@ mod tests {
             .count();
         assert_eq!(left, 0);
         assert_eq!(fs::read_dir(tmp.join("cons")).unwrap().count(), 0);
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn creator_option_and_leanxl_variant() {
+        let (o, _) = parse(&argv("k --count 5")).unwrap();
+        assert_eq!(o.creator, Creator::Xl);
+        assert!(!o.uses_leanxl());
+        let (o, rest) = parse(&argv("k --count 5 --creator leanxl --mem 4096")).unwrap();
+        assert_eq!((o.creator, rest), (Creator::Leanxl, argv("k --mem 4096")));
+        assert!(o.uses_leanxl());
+        assert!(o.check(&HostOpts::default()).is_ok());
+        assert!(parse(&argv("--count 5 --creator libxl")).is_err());
+        assert!(parse(&argv("--count 5 --creator")).is_err());
+        // what leanxl does not do is refused up front, also for a compared variant
+        for bad in [
+            "--count 5 --creator leanxl --vif",
+            "--count 5 --creator leanxl --guest-vcpus 2",
+            "--count 5 --creator leanxl --xl-monitor",
+            "--count 5 --vif --compare default,leanxl",
+        ] {
+            let (o, _) = parse(&argv(bad)).unwrap();
+            let e = o.check(&HostOpts::default()).unwrap_err();
+            assert!(e.contains("leanxl"), "{bad}: {e}");
+        }
+        let (o, _) = parse(&argv("--count 50 --compare default,leanxl")).unwrap();
+        assert!(o.uses_leanxl() && o.check(&HostOpts::default()).is_ok());
+        let v = variant(&o, "leanxl").unwrap();
+        assert_eq!((v.creator, v.workers, v.memory_mb), (Creator::Leanxl, 2, 4));
+        assert_eq!(variant(&o, "default").unwrap().creator, Creator::Xl);
+        let p = params(&v, "dx", 50);
+        assert!(p.contains("\nDN_CREATOR=leanxl\n") && p.contains("DN_LEANXL=/mnt/host/leanxl\n"));
+        assert!(params(&o, "dx", 50).contains("\nDN_CREATOR=xl\n"));
+        // the comparison proves leanxl on one guest first, with console logs on
+        let vs = [variant(&o, "default").unwrap(), v.clone()];
+        assert!(compare_plan(&vs).starts_with("console-log on\nexec leancheck\nconsole-log on\n"));
+        assert!(!compare_plan(&vs[..1]).contains("leancheck"));
+        assert!(measure_plan(&v).contains("limits x\nexec leancheck\nsnapshot m start\n"));
+        assert!(!measure_plan(&o).contains("leancheck"));
+    }
+
+    #[test]
+    fn leancheck_verdicts() {
+        let good = "== x\nLEANCHECK ok create: a\nLEANCHECK ok marker\nLEANCHECK done\n";
+        let (ok, t) = leancheck_verdict(good);
+        assert!(ok && t.contains("PASS (2 checks held, 0 failed)"), "{t}");
+        let (ok, t) = leancheck_verdict(&good.replace("ok marker", "FAIL marker"));
+        assert!(
+            !ok && t.contains("1 failed") && t.contains("LEANCHECK FAIL marker"),
+            "{t}"
+        );
+        let (ok, t) = leancheck_verdict("LEANCHECK ok create\n");
+        assert!(!ok && t.contains("did not finish"), "{t}");
+        assert!(!leancheck_verdict("").0);
+        // the dom0 script itself is valid sh
+        let st = Command::new("sh")
+            .arg("-n")
+            .arg("-c")
+            .arg(LEANCHECK)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    #[test]
+    fn leanxl_steps() {
+        let l = "3,leanxl: created d1-3 domid 7 total_ms 41.50 steps_ms open-xc=1.00,createdomain=10.25";
+        let (i, st) = parse_steps(l).unwrap();
+        assert_eq!(i, 3);
+        assert_eq!(
+            st,
+            vec![
+                ("open-xc".to_string(), 1.0),
+                ("createdomain".to_string(), 10.25),
+                ("total".to_string(), 41.5)
+            ]
+        );
+        assert!(parse_steps("3,leanxl: created x domid 7").is_none());
+        assert!(parse_steps("garbage").is_none());
+        let m: BTreeMap<u64, Vec<(String, f64)>> = (1..=20)
+            .map(|i| {
+                (
+                    i,
+                    vec![
+                        ("a".to_string(), i as f64),
+                        ("total".to_string(), 2.0 * i as f64),
+                    ],
+                )
+            })
+            .collect();
+        let t = steps_table(&m);
+        let row = t
+            .lines()
+            .find(|l| l.trim_start().starts_with("a "))
+            .unwrap();
+        let f: Vec<&str> = row.split_whitespace().collect();
+        // p50, p99, p50 of the first 2, p50 of the last 2
+        assert_eq!(f, ["a", "10.00", "20.00", "1.00", "19.00"], "{t}");
+        assert!(t.contains("20 instances") && t.contains("total"));
+        assert!(steps_table(&BTreeMap::new()).is_empty());
+    }
+
+    /// density.sh with `DN_CREATOR=leanxl` against a fake leanxl (and a fake xl that refuses
+    /// to create or destroy): every instance created and destroyed by leanxl, its per-step
+    /// line kept, nothing left.
+    #[test]
+    fn dom0_side_with_a_fake_leanxl() {
+        let tmp = std::env::temp_dir().join(format!("xenhost-lean-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        let bin = tmp.join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(tmp.join("cons")).unwrap();
+        fs::write(bin.join("xl"), FAKE_XL).unwrap();
+        fs::write(bin.join("leanxl"), include_str!("../assets/fake-leanxl.sh")).unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(bin.join("xl"))
+            .arg(bin.join("leanxl"))
+            .status()
+            .unwrap();
+        let o = SpawnOpts {
+            count: 8,
+            ready_timeout: 5,
+            creator: Creator::Leanxl,
+            ..SpawnOpts::default()
+        };
+        let share = tmp.join("share");
+        let kernel = tmp.join("kernel");
+        fs::write(&kernel, "elf").unwrap();
+        let p = format!(
+            "{}DN_LEANXL={}\n",
+            params(&o, "tl", 8),
+            bin.join("leanxl").display()
+        );
+        let plan = "snapshot a start\nspawn a 1 8\nprobe a 8\nteardown a\n";
+        let d = write_share(
+            &share,
+            &kernel,
+            plan,
+            &[("a", p)],
+            Some(&bin.join("leanxl")),
+        )
+        .unwrap();
+        assert!(share.join("leanxl").is_file() && share.join("leancheck.sh").is_file());
+        assert!(read(&d, "leancheck").contains("/mnt/host/density/a/params"));
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("sh")
+            .arg(share.join("density.sh"))
+            .arg("plan")
+            .arg(&d)
+            .env("PATH", path)
+            .env("FAKEXL", tmp.join("state"))
+            .env("FAKEXL_LEAN", "1")
+            .env("DN_CONSOLE_DIR", tmp.join("cons"))
+            .env("DN_CFGROOT", tmp.join("cfg"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        let r = report(&d.join("a"), &o, 8, "a");
+        assert!(r.problems.is_empty(), "{:?}\n{said}", r.problems);
+        assert!(
+            r.summary.contains("8 ok") && r.summary.contains("leanxl create time"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.summary.contains("leanxl per-step times") && r.summary.contains("createdomain"),
+            "{}",
+            r.summary
+        );
+        assert!(read(&d.join("a"), "probe-8.txt").contains("creator=leanxl"));
+        assert!(read(&d.join("a"), "probe-8-xl.log").contains("leanxl: created tl-probe"));
+        assert_eq!(read_steps(&d.join("a")).len(), 8);
+        let left = fs::read_dir(tmp.join("state"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .count();
+        assert_eq!(left, 0);
         fs::remove_dir_all(&tmp).unwrap();
     }
 
