@@ -1932,7 +1932,8 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
         .count();
     if remade > 0 {
         println!(
-            "[xenhost] WARNING: run a: {remade} instance(s) did not reach ready on the first              create and were destroyed and created again (see their records and the serial log)"
+            "[xenhost] WARNING: run a: {remade} instance(s) did not reach ready on the first \
+             create and were destroyed and created again (see their records and the serial log)"
         );
     }
     let ok = ra.problems.is_empty();
