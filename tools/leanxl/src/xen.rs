@@ -559,10 +559,10 @@ mod tests {
     use std::mem::{offset_of, size_of};
     use std::process::Command;
 
-    /// Compiles tests/layout.c against the installed Xen headers and runs it: one
-    /// `name value` line per size/offset.
-    fn c_layout() -> BTreeMap<String, usize> {
-        let dir = std::env::temp_dir().join(format!("leanxl-layout-{}", std::process::id()));
+    /// Compiles tests/layout.c against the installed Xen headers and runs it (with `args`):
+    /// one `name value` line per fact.
+    fn run_layout_c(tag: &str, args: &[&str]) -> BTreeMap<String, usize> {
+        let dir = std::env::temp_dir().join(format!("leanxl-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let exe = dir.join("layout");
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/layout.c");
@@ -577,7 +577,7 @@ mod tests {
             "compiling {src}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let run = Command::new(&exe).output().unwrap();
+        let run = Command::new(&exe).args(args).output().unwrap();
         assert!(run.status.success());
         let _ = std::fs::remove_dir_all(&dir);
         String::from_utf8(run.stdout)
@@ -588,6 +588,11 @@ mod tests {
                 (k.to_string(), v.parse().unwrap())
             })
             .collect()
+    }
+
+    /// Sizes and offsets.
+    fn c_layout() -> BTreeMap<String, usize> {
+        run_layout_c("layout", &[])
     }
 
     #[test]
@@ -679,26 +684,6 @@ mod tests {
 
     /// The field sizes, from the same C program run with an argument.
     fn c_layout_sizes() -> BTreeMap<String, usize> {
-        let dir = std::env::temp_dir().join(format!("leanxl-sizes-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let exe = dir.join("layout");
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/layout.c");
-        let st = Command::new("cc")
-            .args(["-std=gnu11", "-Wall", "-o"])
-            .arg(&exe)
-            .arg(src)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let run = Command::new(&exe).arg("sizes").output().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        String::from_utf8(run.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let (k, v) = l.split_once(' ').unwrap();
-                (k.to_string(), v.parse().unwrap())
-            })
-            .collect()
+        run_layout_c("sizes", &["sizes"])
     }
 }

@@ -2157,6 +2157,32 @@ mod tests {
     /// density.sh end to end against the fake xl: spawn in two stages with a probe,
     /// teardown; a second run SIGKILLed mid-way, resumed (partial instances destroyed and
     /// made again), torn down; then the host-side digest of both.
+    /// Runs density.sh's plan in `d` on this machine with the fake xl (and fake leanxl) in
+    /// `bin`, state and console logs under `tmp`; returns what it printed and its status.
+    fn run_fake_plan(tmp: &Path, bin: &Path, share: &Path, d: &Path, lean: bool) -> (bool, String) {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg(share.join("density.sh"))
+            .arg("plan")
+            .arg(d)
+            .env("PATH", path)
+            .env("FAKEXL", tmp.join("state"))
+            .env("DN_CONSOLE_DIR", tmp.join("cons"))
+            .env("DN_CFGROOT", tmp.join("cfg"));
+        if lean {
+            cmd.env("FAKEXL_LEAN", "1");
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     #[test]
     fn dom0_side_with_a_fake_xl() {
         let tmp = std::env::temp_dir().join(format!("xenhost-density-{}", std::process::id()));
@@ -2189,23 +2215,8 @@ mod tests {
             None,
         )
         .unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let out = Command::new("sh")
-            .arg(share.join("density.sh"))
-            .arg("plan")
-            .arg(&d)
-            .env("PATH", path)
-            .env("FAKEXL", tmp.join("state"))
-            .env("DN_CONSOLE_DIR", tmp.join("cons"))
-            .env("DN_CFGROOT", tmp.join("cfg"))
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{said}");
+        let (ok, said) = run_fake_plan(&tmp, &bin, &share, &d, false);
+        assert!(ok, "{said}");
         let ra = report(&d.join("a"), &o, 12, "a");
         assert!(ra.problems.is_empty(), "{:?}\n{said}", ra.problems);
         assert!(ra.summary.contains("12 ok"), "{}", ra.summary);
@@ -2374,24 +2385,8 @@ mod tests {
         .unwrap();
         assert!(share.join("leanxl").is_file() && share.join("leancheck.sh").is_file());
         assert!(read(&d, "leancheck").contains("/mnt/host/density/a/params"));
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let out = Command::new("sh")
-            .arg(share.join("density.sh"))
-            .arg("plan")
-            .arg(&d)
-            .env("PATH", path)
-            .env("FAKEXL", tmp.join("state"))
-            .env("FAKEXL_LEAN", "1")
-            .env("DN_CONSOLE_DIR", tmp.join("cons"))
-            .env("DN_CFGROOT", tmp.join("cfg"))
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{said}");
+        let (ok, said) = run_fake_plan(&tmp, &bin, &share, &d, true);
+        assert!(ok, "{said}");
         let r = report(&d.join("a"), &o, 8, "a");
         assert!(r.problems.is_empty(), "{:?}\n{said}", r.problems);
         assert!(
