@@ -430,7 +430,7 @@ pub fn dom0_evidence(share: &Path) -> Vec<String> {
         let interesting = in_stack
             || cols.first() == Some(&"PID")
             || cols.get(2).is_some_and(|st| st.starts_with('D'))
-            || cols.iter().skip(5).take(1).any(|c| {
+            || cols.get(5).is_some_and(|c| {
                 let base = c.rsplit('/').next().unwrap_or(c);
                 matches!(base, "xl" | "xenstored" | "oxenstored" | "xenconsoled")
             });
