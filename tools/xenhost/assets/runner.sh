@@ -300,11 +300,26 @@ xh_dom0_before() {
     done
 }
 
+# xh_dom0_crashed <case dir>: true if one of this attempt's dom0 commands (before-N, dom0-N,
+# after-N) was killed by SIGABRT/SIGSEGV (status 134/139) or printed glibc's abort messages or
+# the shell's report of a crashed child (the command itself may still exit 0: `xl ... && echo`).
+xh_dom0_crashed() {
+    for f in "$1"/before-*.result "$1"/dom0-*.result "$1"/after-*.result; do
+        [ -e "$f" ] || continue
+        case "$(sed -n 's/^status=//p' "$f")" in 134 | 139) return 0 ;; esac
+    done
+    cat "$1"/before-*.out "$1"/dom0-*.out "$1"/after-*.out 2>/dev/null | grep -qE \
+        '^(malloc|free|realloc|malloc_consolidate)\(\): |double free or corruption|^(Aborted|Segmentation fault)( \(core dumped\))?$|: Assertion .* failed\.$'
+}
+
 # xh_case <dir> <domain> <timeout-secs> [marker]: xh_case_once, retried ONCE if dom0's own
-# `xl create -F` died without saying how the domain ended (seen here: glibc's "malloc():
-# unsorted double linked list corrupted" abort in dom0 userspace during long runs under TCG,
-# never a guest failure). The retry is announced on the console and recorded in `result`
-# (retried_after_toolstack_crash=1); a guest that really fails fails both times.
+# toolstack crashed: `xl create -F` died without saying how the domain ended, or a dom0
+# command of the case died of SIGABRT/SIGSEGV or printed glibc's abort (seen here: glibc's
+# "malloc(): unsorted double linked list corrupted" abort of xl create, and of xl
+# network-attach, in dom0 userspace during long runs under TCG, never a guest failure). The
+# retry is announced on the console and recorded in `result` (retried_after=<reason>), which
+# the host prints with the case's verdict; the first attempt's files are kept in
+# first-attempt/. A guest that really fails fails both times.
 xh_case() {
     # The host judges a case as soon as its `done` file appears: the first attempt must not
     # create it, only the attempt that counts.
@@ -313,14 +328,25 @@ xh_case() {
     XH_DEFER_DONE=
     d="$XH/$1"
     rc=$(sed -n 's/^[0-9-]* XENHOST-XL-RC //p' "$d/xl.log")
+    why=""
     # no "has shut down" line, and xl either vanished (no status at all) or died of
     # SIGABRT/SIGSEGV: xl itself crashed. A timeout (124) or a refused config (e.g. 3) is not.
     if ! grep -q 'has shut down, reason code' "$d/xl.log" \
         && { [ -z "$rc" ] || [ "$rc" = 134 ] || [ "$rc" = 139 ]; }; then
+        why="xl-create-crash"
         xh_say "[$2] xl create -F ended without reporting the domain's end (dom0 toolstack crash?): retrying this case once"
+    elif xh_dom0_crashed "$d"; then
+        why="dom0-command-crash"
+        xh_say "[$2] a dom0 command of this case crashed (SIGABRT/SIGSEGV or glibc abort: dom0 toolstack crash): retrying this case once"
+    fi
+    if [ -n "$why" ]; then
         xl destroy "$2" >/dev/null 2>&1
-        cp "$d/xl.log" "$d/xl-first-attempt.log"
-        xh_case_once_retry=1
+        rm -rf "$d/first-attempt"
+        mkdir -p "$d/first-attempt"
+        for f in "$d"/xl.log "$d"/console.log "$d"/result "$d"/*.out "$d"/*.result; do
+            [ -e "$f" ] && mv "$f" "$d/first-attempt/"
+        done
+        xh_case_once_retry=$why
         xh_case_once "$@"
         unset xh_case_once_retry
     else
@@ -417,7 +443,7 @@ xh_case_once() {
         echo "xl_rc=$xl_rc"
         echo "run_ms=$run_ms"
         echo "preserved=$preserved"
-        if [ -n "${xh_case_once_retry:-}" ]; then echo "retried_after_toolstack_crash=1"; fi
+        if [ -n "${xh_case_once_retry:-}" ]; then echo "retried_after=$xh_case_once_retry"; fi
     } >"$d/result"
     sync
     if [ -z "${XH_DEFER_DONE:-}" ]; then : >"$d/done"; fi

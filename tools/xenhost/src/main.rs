@@ -386,6 +386,11 @@ fn timing_line(case: &Case, o: &Outcome) -> String {
         s.push_str(&format!(", {m:?} at {}", ms(o.marker_ms)));
     }
     s.push_str(&format!(", xl done at {}", ms(o.run_ms)));
+    if let Some(why) = &o.retried_after {
+        s.push_str(&format!(
+            "; RETRIED once after a dom0 toolstack crash in the first attempt ({why}; its files are in first-attempt/)"
+        ));
+    }
     s
 }
 
@@ -1127,6 +1132,22 @@ mod tests {
         case.must_fail_with = Some("panicked at".into());
         let p = Prepared { case, ..p };
         assert!(judge(&share, &p, None).verdict.pass);
+        assert!(!timing_line(&p.case, j.outcome.as_ref().unwrap()).contains("RETRIED"));
+
+        // the runner ran the case twice (dom0's toolstack crashed in the first attempt): the
+        // verdict's timing line says so
+        fs::write(
+            dir.join("result"),
+            "domain=xh2-panic\nxl_rc=0\nrun_ms=684\npreserved=1\nretried_after=dom0-command-crash\n",
+        )
+        .unwrap();
+        let j = judge(&share, &p, None);
+        assert!(j.verdict.pass);
+        let line = timing_line(&p.case, j.outcome.as_ref().unwrap());
+        assert!(
+            line.contains("RETRIED once") && line.contains("dom0-command-crash"),
+            "{line}"
+        );
 
         // no result: the host died before the case finished
         fs::remove_file(dir.join("done")).unwrap();
@@ -1134,6 +1155,59 @@ mod tests {
         assert!(!j.verdict.pass);
         assert!(j.verdict.reason.contains("/x/serial.log"));
         fs::remove_dir_all(&share).unwrap();
+    }
+
+    /// The runner's test for a dom0 command that crashed (its case is then retried once):
+    /// killed by SIGABRT/SIGSEGV, or glibc's abort text in its output even though the command
+    /// line as a whole exited 0; a command that merely fails or prints ordinary text is not.
+    #[test]
+    fn runner_sees_crashed_dom0_commands() {
+        let tmp = std::env::temp_dir().join(format!("xenhost-crash-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).unwrap();
+        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        let crashed = |files: &[(&str, &str)]| {
+            let d = tmp.join("case");
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir_all(&d).unwrap();
+            for (f, text) in files {
+                fs::write(d.join(f), text).unwrap();
+            }
+            let script = format!(
+                ". {}/runner.sh; xh_dom0_crashed {}",
+                tmp.display(),
+                d.display()
+            );
+            let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
+            match st.code() {
+                Some(0) => true,
+                Some(1) => false,
+                other => panic!("xh_dom0_crashed exited {other:?}"),
+            }
+        };
+        let ok = "ran=1\nstatus=0\n";
+        assert!(!crashed(&[]));
+        assert!(!crashed(&[
+            ("dom0-1.result", ok),
+            ("dom0-1.out", "ATTACHED\nPING ok\n")
+        ]));
+        assert!(!crashed(&[
+            ("dom0-1.result", "ran=1\nstatus=3\n"),
+            ("dom0-1.out", "error\n")
+        ]));
+        // seen in a real run: xl network-attach aborted, the rest of the line went on
+        let abort = "malloc(): unsorted double linked list corrupted\nAborted\nPING 10.0.0.5\n";
+        assert!(crashed(&[("dom0-1.result", ok), ("dom0-1.out", abort)]));
+        assert!(crashed(&[("dom0-2.result", "ran=1\nstatus=139\n")]));
+        assert!(crashed(&[("after-1.result", "ran=1\nstatus=134\n")]));
+        assert!(crashed(&[(
+            "before-1.out",
+            "Segmentation fault (core dumped)\n"
+        )]));
+        let assertion = "xl: ../nptl/pthread_mutex_lock.c:94: ___pthread_mutex_lock: \
+                         Assertion `mutex->__data.__owner == 0' failed.\n";
+        assert!(crashed(&[("dom0-1.out", assertion)]));
+        fs::remove_dir_all(&tmp).unwrap();
     }
 
     /// The dom0 side of dom0 commands, run here with sh: the runner's watcher on a console

@@ -129,6 +129,9 @@ pub struct Outcome {
     pub run_ms: Option<u64>,
     /// The domain was still there after xl exited (preserved crash or timeout).
     pub preserved: bool,
+    /// The runner ran the case a second time because dom0's toolstack crashed in the first
+    /// attempt (`retried_after=<reason>` in `result`); this outcome is the second attempt's.
+    pub retried_after: Option<String>,
     /// What xl printed, for failure reports.
     pub xl_text: Vec<String>,
     /// The case's `[[case.dom0]]` commands, in manifest order (empty until read).
@@ -223,6 +226,7 @@ pub fn outcome(result: &str, xl_log: &str, marker_ms: Option<&str>) -> Result<Ou
         marker_ms,
         run_ms: num(&kv, "run_ms")?,
         preserved: kv.get("preserved").is_some_and(|v| v == "1"),
+        retried_after: kv.get("retried_after").cloned(),
         xl_text: xl.text,
         dom0: Vec::new(),
         dom0_after: Vec::new(),

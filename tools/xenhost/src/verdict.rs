@@ -255,6 +255,7 @@ mod tests {
             marker_ms: None,
             run_ms: Some(1000),
             preserved: false,
+            retried_after: None,
             xl_text: vec!["Parsing config from x".into()],
             dom0: Vec::new(),
             dom0_after: Vec::new(),
