@@ -78,15 +78,28 @@ if [ ${#missing[@]} -gt 0 ] || [ "$need_qemu" = 1 ]; then
     if [ "$need_qemu" = 1 ] && ! have_backports; then
         add_backports
     fi
-    say "apt-get update"
-    as_root apt-get update -q
+    # apt's and dpkg's chatter (hundreds of lines on a fresh machine) goes to a log; its end
+    # is shown if a step fails
+    aptlog=$root/out/setup-apt.log
+    mkdir -p "$root/out"
+    : >"$aptlog"
+    apt_run() { # apt_run <what> <apt-get args...>
+        local what=$1
+        shift
+        say "$what (log: $aptlog)"
+        if ! as_root apt-get "$@" >>"$aptlog" 2>&1; then
+            say "FAILED: $what; the end of $aptlog:"
+            tail -n 40 "$aptlog"
+            exit 1
+        fi
+    }
+    apt_run "apt-get update" update -q
     if [ "$need_qemu" = 1 ]; then
-        say "installing $qemu_pkg from bookworm-backports"
-        as_root apt-get install -y -q -t bookworm-backports "$qemu_pkg"
+        apt_run "installing $qemu_pkg from bookworm-backports" \
+            install -y -q -t bookworm-backports "$qemu_pkg"
     fi
     if [ ${#missing[@]} -gt 0 ]; then
-        say "installing ${missing[*]}"
-        as_root apt-get install -y -q "${missing[@]}"
+        apt_run "installing ${missing[*]}" install -y -q "${missing[@]}"
     fi
 fi
 

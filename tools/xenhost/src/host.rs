@@ -25,6 +25,10 @@ pub struct HostOpts {
     pub boot_timeout_secs: u64,
     /// Print the whole serial log (Xen and dom0 boot), not just the job's lines.
     pub verbose: bool,
+    /// Print only what matters when nothing goes wrong (`--quiet`, used by `./minios test`,
+    /// whose whole output must stay small): no guest console lines, only the host's
+    /// warnings and fatal lines; everything is still in the serial log.
+    pub quiet: bool,
     /// The QEMU binary.
     pub qemu: String,
 }
@@ -37,6 +41,7 @@ impl Default for HostOpts {
             vcpus: 2,
             boot_timeout_secs: 300,
             verbose: false,
+            quiet: false,
             qemu: "qemu-system-x86_64".into(),
         }
     }
@@ -279,6 +284,32 @@ pub struct JobReport {
     pub stalled: bool,
 }
 
+/// Is this serial line worth showing with `--quiet`? A fatal line, or the runner's word that
+/// something went wrong (a retry, a setup failure, a stall).
+fn alarming(line: &str) -> bool {
+    FATAL_PATTERNS.iter().any(|p| line.contains(p))
+        || (line.starts_with("XENHOST:")
+            && [
+                "retrying", "cannot", "did not", "FAILED", "WARNING", "crash",
+            ]
+            .iter()
+            .any(|w| line.contains(w)))
+}
+
+/// Shows a serial line as the options ask.
+fn show_serial(opts: &HostOpts, line: &str) {
+    let show = if opts.verbose {
+        true
+    } else if opts.quiet {
+        alarming(line)
+    } else {
+        interesting(line)
+    };
+    if show {
+        println!("  {line}");
+    }
+}
+
 /// Is this serial line worth showing without --verbose?
 fn interesting(line: &str) -> bool {
     // "XENHOST: [dom] xl: ..." repeats what the verdict says
@@ -498,9 +529,7 @@ pub fn run_job_watched(
     let exit_status = loop {
         sleep(Duration::from_millis(100));
         for line in serial.lines(false) {
-            if opts.verbose || interesting(&line) {
-                println!("  {line}");
-            }
+            show_serial(opts, &line);
             if fatal.is_none() {
                 if let Some(p) = FATAL_PATTERNS.iter().find(|p| line.contains(*p)) {
                     fatal = Some((Instant::now(), format!("the Xen host died: \"{p}\"")));
@@ -592,9 +621,7 @@ pub fn run_job_watched(
         }
     };
     for line in serial.lines(true) {
-        if opts.verbose || interesting(&line) {
-            println!("  {line}");
-        }
+        show_serial(opts, &line);
     }
     report.total = start.elapsed();
     if report.error.is_none() && job_done_at.is_none() {
@@ -706,6 +733,16 @@ mod tests {
         assert!(!interesting("(XEN) d0v1 something"));
         assert!(!interesting("[    2.3] virtio_blk"));
         assert!(interesting("[    9.1] Kernel panic - not syncing: x"));
+        assert!(alarming("[    9.1] Kernel panic - not syncing: x"));
+        assert!(alarming(
+            "XENHOST: [xh3-a] a dom0 command of this case crashed (...): retrying this case once"
+        ));
+        assert!(alarming("XENHOST: network: cannot set up bridge xenbr0"));
+        assert!(!alarming("XENHOST: dom0 ready"));
+        assert!(!alarming(
+            "XENHOST: case case-1: xl create xh1-hello (timeout 60s)"
+        ));
+        assert!(!alarming("[xh1-hello] MINIOS-READY"));
     }
 
     #[test]

@@ -50,6 +50,9 @@ host options (run, test, exec, shell):
   --boot-timeout S    QEMU start until dom0 runs the job     (default 300)
   --out DIR           run directories go here                (default <repo>/out/xenhost)
   -v, --verbose       show the whole serial log (Xen and dom0 boot)
+  -q, --quiet         show little: no guest console lines, passing cases in one
+                      line each, failures in full (`./minios test` uses it; the
+                      run directory keeps everything)
 
 environment:
   MINIOS_CACHE        image cache (default $HOME/.cache/minios)
@@ -107,6 +110,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "--case" => a.only.push(value(arg)?),
             "--runs" => a.runs = Some(number(arg, value(arg)?)?),
             "-v" | "--verbose" => a.opts.verbose = true,
+            "-q" | "--quiet" => a.opts.quiet = true,
             "--" => a.positional.extend(it.by_ref().cloned()),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
             _ => a.positional.push(arg.clone()),
@@ -448,8 +452,28 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
         .collect()
 }
 
-fn print_judged(case: &Case, j: &Judged, detail: bool) {
+/// `s` cut to at most `max` characters, with "..." when cut.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Prints a case's verdict: its reason, timing and dom0 commands, and with `detail` the
+/// evidence (console, xl, xenctx, xl dmesg). `brief` (`--quiet`): a passing case gets one
+/// line with its reason cut at 160 characters, unless it was retried (then its timing line
+/// says so too).
+fn print_judged(case: &Case, j: &Judged, detail: bool, brief: bool) {
     let word = if j.verdict.pass { "PASS" } else { "FAIL" };
+    let retried = j
+        .outcome
+        .as_ref()
+        .is_some_and(|o| o.retried_after.is_some());
+    if brief && j.verdict.pass && !retried {
+        println!("{word} {}: {}", case.name, cut(&j.verdict.reason, 160));
+        return;
+    }
     println!("{word} {}: {}", case.name, j.verdict.reason);
     if let Some(o) = &j.outcome {
         println!("     {}", timing_line(case, o));
@@ -561,7 +585,9 @@ fn boot_and_judge(
         ),
         Event::Started(i) => {
             if let Some(j) = i.checked_sub(extra.len()) {
-                println!("[xenhost] case {}: running", runnable[j].case.name);
+                if !opts.quiet {
+                    println!("[xenhost] case {}: running", runnable[j].case.name);
+                }
             }
         }
         Event::Done(i) => {
@@ -572,7 +598,7 @@ fn boot_and_judge(
                     .position(|q| std::ptr::eq(q, p))
                     .unwrap_or(0);
                 let jd = judge(&share, p, None);
-                print_judged(&p.case, &jd, detail_on_pass || !jd.verdict.pass);
+                print_judged(&p.case, &jd, detail_on_pass || !jd.verdict.pass, opts.quiet);
                 judged_now[k] = Some(jd);
             }
         }
@@ -592,7 +618,7 @@ fn boot_and_judge(
         .map(|(p, j)| {
             j.unwrap_or_else(|| {
                 let jd = judge(&share, p, report.error.as_deref());
-                print_judged(&p.case, &jd, true);
+                print_judged(&p.case, &jd, true, opts.quiet);
                 jd
             })
         })
@@ -819,7 +845,7 @@ fn cmd_test(a: &Args) -> ExitCode {
                 .iter()
                 .map(|p| {
                     let jd = judge(&run.share(), p, report.error.as_deref());
-                    print_judged(&p.case, &jd, false);
+                    print_judged(&p.case, &jd, false, a.opts.quiet);
                     jd
                 })
                 .collect();
@@ -830,6 +856,9 @@ fn cmd_test(a: &Args) -> ExitCode {
     let failed = judged.len() - passed;
     println!("---- guest tests on the Xen host ----");
     for (p, j) in prepared.iter().zip(&judged) {
+        if a.opts.quiet && j.verdict.pass {
+            continue;
+        }
         let t = j
             .outcome
             .as_ref()
@@ -857,6 +886,9 @@ fn cmd_test(a: &Args) -> ExitCode {
     }
     if failed > 0 || report.error.is_some() {
         println!("serial log: {}", run.serial_log().display());
+    }
+    if a.opts.quiet {
+        println!("(--quiet: passing cases not listed; all verdicts are above)");
     }
     println!("xenhost: {passed} passed, {failed} failed");
     if failed == 0 && report.error.is_none() {
@@ -1055,6 +1087,13 @@ mod tests {
         assert!(args(&["--mem", "512", "--dom0-mem", "512"]).is_err());
         let a = args(&["--", "xl info", "-x"]).unwrap();
         assert_eq!(a.positional, vec!["xl info", "-x"]);
+    }
+
+    #[test]
+    fn cut_counts_characters() {
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("abcd", 3), "abc...");
+        assert_eq!(cut("ééé", 2), "éé...");
     }
 
     #[test]
