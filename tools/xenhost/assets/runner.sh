@@ -77,6 +77,16 @@ xh_watchdog() {
                     echo "--- ${p#/proc/} $c $st stack:"
                     cat "$p/stack" 2>/dev/null
                     ;;
+                R*)
+                    # a user process seen running: its fault counts and CPU ticks (stat
+                    # fields 10-15), so two snapshots show a process spinning in a page-fault
+                    # loop (minflt growing) or in user code (utime growing); seen here:
+                    # `sleep 0.05` and `wc -l` in state R for 300 s in a stalled density run
+                    [ -s "$p/cmdline" ] || continue
+                    read -r f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 _ <"$p/stat" \
+                        2>/dev/null || continue
+                    echo "--- ${p#/proc/} $c $st minflt=$f10 majflt=$f12 utime=$f14 stime=$f15 syscall=$(cat "$p/syscall" 2>/dev/null)"
+                    ;;
                 esac
             done
         } >"$XH/dom0-ps.tmp" 2>&1

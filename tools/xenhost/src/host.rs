@@ -461,6 +461,12 @@ pub fn dom0_evidence(share: &Path) -> Vec<String> {
         let interesting = in_stack
             || cols.first() == Some(&"PID")
             || cols.get(2).is_some_and(|st| st.starts_with('D'))
+            // a user process running (not a kernel thread, not the snapshot's own ps):
+            // seen spinning for minutes when dom0 stalled
+            || (cols.get(2).is_some_and(|st| st.starts_with('R'))
+                && cols
+                    .get(5)
+                    .is_some_and(|c| !c.starts_with('[') && *c != "ps"))
             || cols.get(5).is_some_and(|c| {
                 let base = c.rsplit('/').next().unwrap_or(c);
                 matches!(base, "xl" | "xenstored" | "oxenstored" | "xenconsoled")
@@ -782,7 +788,11 @@ mod tests {
              \x20 300     1 Ss      800 do_select /usr/sbin/xenstored --pid-file=/run/x.pid\n\
              \x20 901   900 D       400 privcmd_ioctl xl create -F /mnt/host/c/guest.cfg\n\
              \x20 950   900 S        10 hrtimer_nanosleep sleep 20\n\
-             --- 901 (xl) D stack:\n[<0>] privcmd_ioctl+0x1/0x2\n",
+             \x20 560   327 R       327 -    sleep 0.05\n\
+             \x20 693   233 R         1 -    ps -eo pid,ppid,stat\n\
+             \x20  15     2 R       388 -    [rcu_preempt]\n\
+             --- 901 (xl) D stack:\n[<0>] privcmd_ioctl+0x1/0x2\n\
+             --- 560 (sleep) R minflt=91234 majflt=0 utime=3 stime=31000 syscall=running\n",
         )
         .unwrap();
         let e = dom0_evidence(&d);
@@ -793,6 +803,15 @@ mod tests {
         assert!(all.contains("[<0>] privcmd_ioctl"), "{all}");
         assert!(!all.contains("minios-init"), "{all}");
         assert!(!all.contains("sleep 20"), "{all}");
+        assert!(
+            all.contains("560   327 R       327 -    sleep 0.05"),
+            "{all}"
+        );
+        assert!(all.contains("minflt=91234"), "{all}");
+        assert!(
+            !all.contains("ps -eo") && !all.contains("rcu_preempt"),
+            "{all}"
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 
