@@ -65,6 +65,7 @@ EOF_UDHCPD
 # those in D state or running xl, into $XH/dom0-ps.txt. A host that stalls (README, known
 # issues) leaves this evidence of what dom0 was doing; xenhost prints it on a host failure.
 xh_watchdog() {
+    exec 3>&1 # the console: the snapshot itself goes to a file
     while :; do
         {
             read -r up _ </proc/uptime
@@ -78,14 +79,10 @@ xh_watchdog() {
                     cat "$p/stack" 2>/dev/null
                     ;;
                 R*)
-                    # a user process seen running: its fault counts and CPU ticks (stat
-                    # fields 10-15), so two snapshots show a process spinning in a page-fault
-                    # loop (minflt growing) or in user code (utime growing); seen here:
-                    # `sleep 0.05` and `wc -l` in state R for 300 s in a stalled density run
-                    [ -s "$p/cmdline" ] || continue
-                    read -r f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 _ <"$p/stat" \
-                        2>/dev/null || continue
-                    echo "--- ${p#/proc/} $c $st minflt=$f10 majflt=$f12 utime=$f14 stime=$f15 syscall=$(cat "$p/syscall" 2>/dev/null)"
+                    # a user process (kernel threads have no exe) seen running
+                    [ -e "$p/exe" ] || continue
+                    xh_proc_facts "$p"
+                    xh_reap_spinner "$p" "$c"
                     ;;
                 esac
             done
@@ -93,6 +90,42 @@ xh_watchdog() {
         mv -f "$XH/dom0-ps.tmp" "$XH/dom0-ps.txt"
         sleep 20
     done
+}
+
+# xh_proc_facts </proc/PID>: its fault counts and CPU ticks (stat fields 10-15) and its
+# syscall state, so that two samples tell a process spinning in a page-fault loop (minflt and
+# stime growing) from one looping in user code (utime growing).
+xh_proc_facts() {
+    read -r _ xf_c xf_st _ _ _ _ _ _ xf_min _ xf_maj _ xf_ut xf_st2 _ <"$1/stat" 2>/dev/null \
+        || return
+    echo "--- ${1#/proc/} $xf_c $xf_st minflt=$xf_min majflt=$xf_maj utime=$xf_ut stime=$xf_st2 syscall=$(cat "$1/syscall" 2>/dev/null)"
+}
+
+# xh_reap_spinner </proc/PID> <(comm)>: a short-lived utility (sleep, wc, date, ...) found
+# running for more than 60 s is not doing its job: seen here under TCG, `sleep 0.05` and
+# `wc -l` spinning in state R for minutes after a libc #GP in dom0, and the density script
+# waiting on them forever. Two samples of its facts a second apart (the evidence), then
+# SIGKILL, so the script goes on; each one is logged in dom0-reaped.txt and on the console.
+xh_reap_spinner() {
+    case "$2" in
+    "(sleep)" | "(wc)" | "(date)" | "(cat)" | "(sed)" | "(grep)" | "(awk)" | "(mawk)" | \
+        "(head)" | "(cut)" | "(tr)" | "(expr)" | "(stat)") ;;
+    *) return ;;
+    esac
+    xr_age=$(ps -o etimes= -p "${1#/proc/}" 2>/dev/null) || return
+    xr_age=${xr_age##* }
+    [ -n "$xr_age" ] && [ "$xr_age" -gt "${XH_SPIN_SECS:-60}" ] || return
+    {
+        echo "dom0 uptime $(cut -d' ' -f1 /proc/uptime) s: killing ${1#/proc/} $2, running for ${xr_age} s"
+        xh_proc_facts "$1"
+        sleep 1
+        xh_proc_facts "$1"
+        echo "cmdline: $(tr '\0' ' ' <"$1/cmdline" 2>/dev/null)"
+        echo "maps (first 12):"
+        head -n 12 "$1/maps" 2>/dev/null
+    } >>"$XH/dom0-reaped.txt" 2>&1
+    kill -9 "${1#/proc/}" 2>/dev/null
+    echo "XENHOST: WARNING: dom0 process ${1#/proc/} $2 was running for ${xr_age} s (a short-lived utility spinning: dom0 userspace broken under TCG?); killed it, evidence in dom0-reaped.txt" >&3
 }
 
 xh_ready() {

@@ -438,6 +438,22 @@ pub fn run_job(
     run_job_watched(img, opts, run, items, None, on_event)
 }
 
+/// How many dom0 processes the runner's watchdog killed because they were spinning (a
+/// short-lived utility running for over 60 s; `dom0-reaped.txt` holds the evidence), as a
+/// warning line, or None.
+pub fn reaped_warning(share: &Path) -> Option<String> {
+    let f = share.join("dom0-reaped.txt");
+    let text = fs::read_to_string(&f).ok()?;
+    let n = text.lines().filter(|l| l.contains(": killing ")).count();
+    (n > 0).then(|| {
+        format!(
+            "[xenhost] WARNING: dom0's watchdog killed {n} process(es) found spinning (short-lived \
+             utilities running for over 60 s: dom0 userspace broken under TCG); evidence: {}",
+            f.display()
+        )
+    })
+}
+
 /// What dom0 was doing when last seen: from the runner's watchdog snapshot
 /// (`dom0-ps.txt` in the share, rewritten every 20 s), its first line (dom0's uptime and
 /// load), the processes that are `xl`, `xenstored`, `xenconsoled` or in D state, and their
@@ -773,6 +789,23 @@ mod tests {
             ["20260102-000000-run", "20260103-000000-test", "keep-me"]
         );
         fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn reaped_processes_are_counted() {
+        let d = std::env::temp_dir().join(format!("xh-reaped-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        assert!(reaped_warning(&d).is_none());
+        fs::write(
+            d.join("dom0-reaped.txt"),
+            "dom0 uptime 140.2 s: killing 756 (sleep), running for 91 s\n\
+             --- 756 (sleep) R minflt=1 majflt=0 utime=0 stime=9000 syscall=running\n\
+             dom0 uptime 300.1 s: killing 800 (wc), running for 61 s\n",
+        )
+        .unwrap();
+        let w = reaped_warning(&d).unwrap();
+        assert!(w.contains("killed 2 process(es)"), "{w}");
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

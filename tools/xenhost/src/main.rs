@@ -890,6 +890,9 @@ fn cmd_test(a: &Args) -> ExitCode {
     if a.opts.quiet {
         println!("(--quiet: passing cases not listed; all verdicts are above)");
     }
+    if let Some(w) = host::reaped_warning(&run.share()) {
+        println!("{w}");
+    }
     println!("xenhost: {passed} passed, {failed} failed");
     if failed == 0 && report.error.is_none() {
         ExitCode::SUCCESS
@@ -1246,6 +1249,56 @@ mod tests {
         let assertion = "xl: ../nptl/pthread_mutex_lock.c:94: ___pthread_mutex_lock: \
                          Assertion `mutex->__data.__owner == 0' failed.\n";
         assert!(crashed(&[("dom0-1.out", assertion)]));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    /// The runner's watchdog kills a short-lived utility found spinning (here a shell loop
+    /// run as "sleep", with the age threshold at 0 s), after writing two samples of its fault
+    /// counts and CPU ticks; a process of another name is left alone.
+    #[test]
+    fn runner_reaps_spinning_utilities() {
+        let tmp = std::env::temp_dir().join(format!("xenhost-reap-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).unwrap();
+        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        for name in ["sleep", "spinner"] {
+            fs::copy("/bin/sh", tmp.join(name)).unwrap();
+        }
+        let spin = |name: &str| {
+            Command::new(tmp.join(name))
+                .arg("-c")
+                .arg("while :; do :; done")
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (spin("sleep"), spin("spinner"));
+        std::thread::sleep(Duration::from_millis(1500));
+        let script = format!(
+            ". {t}/runner.sh; exec 3>&1; xh_reap_spinner /proc/{a} '(sleep)'; \
+             xh_reap_spinner /proc/{b} '(spinner)'",
+            t = tmp.display(),
+            a = a.id(),
+            b = b.id()
+        );
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("XH", &tmp)
+            .env("XH_SPIN_SECS", "0")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("WARNING: dom0 process"), "{said}");
+        let st = a.wait().unwrap();
+        assert!(!st.success(), "the spinning 'sleep' was not killed");
+        assert!(b.try_wait().unwrap().is_none(), "'spinner' was killed");
+        let _ = b.kill();
+        let _ = b.wait();
+        let ev = fs::read_to_string(tmp.join("dom0-reaped.txt")).unwrap();
+        assert_eq!(ev.matches("minflt=").count(), 2, "{ev}");
+        assert!(host::reaped_warning(&tmp)
+            .unwrap()
+            .contains("killed 1 process"));
         fs::remove_dir_all(&tmp).unwrap();
     }
 

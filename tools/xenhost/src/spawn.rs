@@ -1543,6 +1543,10 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         t0.elapsed().as_secs_f64()
     );
     let mut r = report(&d.join("m"), &o, o.count, &head);
+    if let Some(w) = host::reaped_warning(&run.share()) {
+        r.summary.push_str(&w);
+        r.summary.push('\n');
+    }
     if lean.is_some() && o.console_log {
         let (pass, text) = leancheck_verdict(&read(&d, "leancheck.out"));
         if !pass {
@@ -1577,6 +1581,10 @@ pub fn cmd_spawn(argv: &[String]) -> ExitCode {
         }
         if d.join("leancheck.out").exists() {
             fs::copy(d.join("leancheck.out"), dir.join("leancheck.out"))?;
+        }
+        let reaped = run.share().join("dom0-reaped.txt");
+        if reaped.exists() {
+            fs::copy(reaped, dir.join("dom0-reaped.txt"))?;
         }
         Ok(())
     };
@@ -1915,6 +1923,9 @@ pub fn cmd_spawn_test(argv: &[String]) -> ExitCode {
     if let Err(e) = &res {
         println!("[xenhost] the Xen host did not finish: {e}");
         crate::print_dom0_evidence(&run.share());
+    }
+    if let Some(w) = host::reaped_warning(&run.share()) {
+        println!("{w}");
     }
     let host_problem = res
         .as_ref()
