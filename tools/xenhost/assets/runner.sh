@@ -84,6 +84,19 @@ xh_watchdog() {
                     xh_proc_facts "$p"
                     xh_reap_spinner "$p" "$c"
                     ;;
+                *"(sleep)")
+                    # a short sleep still there after 60 s is stuck too (seen: `sleep 0.05`
+                    # in futex_wait_queue for 249 s, its density worker waiting on it)
+                    xs_arg=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+                    xs_arg=${xs_arg#* }
+                    xs_arg=${xs_arg%% *}
+                    case "$xs_arg" in
+                    0.* | [0-9] | [1-2][0-9])
+                        xh_proc_facts "$p"
+                        xh_reap_spinner "$p" "$c"
+                        ;;
+                    esac
+                    ;;
                 esac
             done
         } >"$XH/dom0-ps.tmp" 2>&1
@@ -102,7 +115,7 @@ xh_proc_facts() {
 }
 
 # xh_reap_spinner </proc/PID> <(comm)>: a short-lived utility (sleep, wc, date, ...) found
-# running for more than 60 s is not doing its job: seen here under TCG, `sleep 0.05` and
+# running (or a sleep of under 30 s found at all) after more than 60 s is not doing its job: seen here under TCG, `sleep 0.05` and
 # `wc -l` spinning in state R for minutes after a libc #GP in dom0, and the density script
 # waiting on them forever. Two samples of its facts a second apart (the evidence), then
 # SIGKILL, so the script goes on; each one is logged in dom0-reaped.txt and on the console.
@@ -125,7 +138,7 @@ xh_reap_spinner() {
         head -n 12 "$1/maps" 2>/dev/null
     } >>"$XH/dom0-reaped.txt" 2>&1
     kill -9 "${1#/proc/}" 2>/dev/null
-    echo "XENHOST: WARNING: dom0 process ${1#/proc/} $2 was running for ${xr_age} s (a short-lived utility spinning: dom0 userspace broken under TCG?); killed it, evidence in dom0-reaped.txt" >&3
+    echo "XENHOST: WARNING: dom0 process ${1#/proc/} $2 was alive for ${xr_age} s (a short-lived utility stuck or spinning: dom0 userspace broken under TCG?); killed it, evidence in dom0-reaped.txt" >&3
 }
 
 xh_ready() {

@@ -447,7 +447,7 @@ pub fn reaped_warning(share: &Path) -> Option<String> {
     let n = text.lines().filter(|l| l.contains(": killing ")).count();
     (n > 0).then(|| {
         format!(
-            "[xenhost] WARNING: dom0's watchdog killed {n} process(es) found spinning (short-lived \
+            "[xenhost] WARNING: dom0's watchdog killed {n} process(es) found stuck or spinning (short-lived \
              utilities running for over 60 s: dom0 userspace broken under TCG); evidence: {}",
             f.display()
         )
