@@ -68,17 +68,13 @@ pub enum Console<'a> {
     Terminal(&'a Path),
 }
 
-/// The CPU QEMU emulates: `EPYC,-monitor,-smap,-smep`, or `MINIOS_QEMU_CPU` for experiments.
-/// Until 2026-11-23 it was `max,-smap,-smep` (plain `max`: dom0 crashes at once under TCG),
-/// with which density guests were crashed at entry and dom0 processes broke now and then;
-/// with the EPYC model an N = 3,000 attempt reached 2,196 with none of that
-/// (docs/density.md). `-monitor`: with MONITOR/MWAIT offered, Xen's idle loop takes a #GP
-/// on `mwait` under TCG and panics.
+/// The CPU QEMU emulates: `max,-smap,-smep` (with plain `max`, dom0 crashes at once under
+/// TCG), or `MINIOS_QEMU_CPU` for experiments.
 fn qemu_cpu() -> String {
     std::env::var("MINIOS_QEMU_CPU")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "EPYC,-monitor,-smap,-smep".to_string())
+        .unwrap_or_else(|| "max,-smap,-smep".to_string())
 }
 
 /// QEMU's accelerator: `tcg` (multi-threaded TCG: one host thread per vCPU), or
@@ -730,7 +726,7 @@ mod tests {
         .collect();
         let after = |k: &str| a[a.iter().position(|x| x == k).unwrap() + 1].clone();
         assert_eq!(after("-accel"), "tcg");
-        assert_eq!(after("-cpu"), "EPYC,-monitor,-smap,-smep");
+        assert_eq!(after("-cpu"), "max,-smap,-smep");
         assert_eq!(after("-m"), "2048M");
         assert_eq!(after("-serial"), "file:/o/serial.log");
         assert_eq!(after("-monitor"), "none");
