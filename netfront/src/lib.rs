@@ -198,6 +198,8 @@ pub struct NetStats {
     pub rx_dropped: u64,
     /// Frames the stack produced that could not be queued (no tx buffer, carrier down).
     pub tx_dropped: u64,
+    /// Senders announced to smoltcp from their IPv4 frames (`device`'s module docs).
+    pub neighbours_learned: u64,
 }
 
 impl NetStats {
@@ -211,7 +213,7 @@ impl fmt::Display for NetStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "rx {} pkts/{} B, tx {} pkts/{} B; errors rx {} tx {}; dropped: bad id {}, bad offset {}, bad packet {}, corrupt ring {}, rx overflow {}, tx no buffer {}",
+            "rx {} pkts/{} B, tx {} pkts/{} B; errors rx {} tx {}; dropped: bad id {}, bad offset {}, bad packet {}, corrupt ring {}, rx overflow {}, tx no buffer {}; neighbours learned from IPv4 {}",
             self.rx_packets,
             self.rx_bytes,
             self.tx_packets,
@@ -223,7 +225,8 @@ impl fmt::Display for NetStats {
             self.bad_packet,
             self.ring_corrupt,
             self.rx_dropped,
-            self.tx_dropped
+            self.tx_dropped,
+            self.neighbours_learned
         )
     }
 }
@@ -368,6 +371,8 @@ pub struct Netfront<P: NetPlatform> {
     rx_queue: VecDeque<Vec<u8>>,
     rx_queue_max: usize,
     stats: NetStats,
+    #[cfg(feature = "smoltcp")]
+    learned: device::Learned,
     connected: bool,
     broken: bool,
     /// Disconnected: grants ended, pages returned.
@@ -504,6 +509,8 @@ impl<P: NetPlatform> Netfront<P> {
             rx_queue: VecDeque::new(),
             rx_queue_max: cfg.rx_queue_max.max(1),
             stats: NetStats::default(),
+            #[cfg(feature = "smoltcp")]
+            learned: device::Learned::default(),
             connected: false,
             broken: false,
             released: false,

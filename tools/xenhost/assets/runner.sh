@@ -365,7 +365,7 @@ xh_dom0_crashed() {
         case "$(sed -n 's/^status=//p' "$f")" in 134 | 139) return 0 ;; esac
     done
     cat "$1"/before-*.out "$1"/dom0-*.out "$1"/after-*.out 2>/dev/null | grep -qE \
-        '^(malloc|free|realloc|malloc_consolidate)\(\): |double free or corruption|^(Aborted|Segmentation fault)( \(core dumped\))?$|: Assertion .* failed\.$'
+        '^(malloc|free|realloc|malloc_consolidate|munmap_chunk|_int_malloc|_int_free|tcache_thread_shutdown)\(\): |double free or corruption|^corrupted (size vs\. prev_size|double-linked list)|^(Aborted|Segmentation fault)( \(core dumped\))?$|: Assertion .* failed\.$'
 }
 
 # xh_case <dir> <domain> <timeout-secs> [marker]: xh_case_once, retried ONCE if dom0's own

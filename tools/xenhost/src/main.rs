@@ -398,6 +398,43 @@ fn timing_line(case: &Case, o: &Outcome) -> String {
     s
 }
 
+/// The output of each dom0 command that failed its checks: a header and its last lines. The
+/// verdict line quotes only the first lines, and in CI the share directory is gone afterwards.
+fn failed_dom0_outputs(case: &Case, o: &Outcome) -> Vec<(String, Vec<String>)> {
+    let pairs = case
+        .dom0_before
+        .iter()
+        .zip(&o.dom0_before)
+        .enumerate()
+        .map(|(i, p)| (format!("dom0_before #{}", i + 1), p))
+        .chain(
+            case.dom0
+                .iter()
+                .zip(&o.dom0)
+                .enumerate()
+                .map(|(i, p)| (format!("dom0 #{}", i + 1), p)),
+        )
+        .chain(
+            case.dom0_after
+                .iter()
+                .zip(&o.dom0_after)
+                .enumerate()
+                .map(|(i, p)| (format!("dom0_after #{}", i + 1), p)),
+        );
+    pairs
+        .filter(|(_, (c, r))| r.ran && verdict::dom0_problem(c, Some(r)).is_some())
+        .map(|(head, (_, r))| {
+            let (tail, n) = verdict::output_tail(&r.output, 30);
+            let what = if n == 0 {
+                format!("{head} printed nothing")
+            } else {
+                format!("{head} output (last {} of {n} lines):", tail.len())
+            };
+            (what, tail)
+        })
+        .collect()
+}
+
 /// One line per dom0 command: when it ran, how it ended, the start of its output.
 fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
     let during = case
@@ -429,10 +466,13 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
         .chain(after)
         .map(|(head, c, r)| {
             if !r.reported {
-                return format!("{head}: {:?}: no result from dom0", c.run);
+                return format!(
+                    "{head}: {}: no result from dom0",
+                    verdict::command_short(&c.run)
+                );
             }
             if !r.ran {
-                return format!("{head}: {:?}: never ran", c.run);
+                return format!("{head}: {}: never ran", verdict::command_short(&c.run));
             }
             let took = match (r.start_ms, r.end_ms) {
                 (Some(a), Some(b)) => format!(
@@ -443,8 +483,8 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
                 _ => String::new(),
             };
             format!(
-                "{head}: {:?}{took} -> exit {}: {}",
-                r.command.as_deref().unwrap_or(&c.run),
+                "{head}: {}{took} -> exit {}: {}",
+                verdict::command_short(r.command.as_deref().unwrap_or(&c.run)),
                 r.status.map_or_else(|| "?".into(), |s| s.to_string()),
                 verdict::output_head(&r.output)
             )
@@ -483,6 +523,14 @@ fn print_judged(case: &Case, j: &Judged, detail: bool, brief: bool) {
     }
     if !detail || (j.outcome.is_none() && j.console.is_empty()) {
         return;
+    }
+    if let Some(o) = &j.outcome {
+        for (head, lines) in failed_dom0_outputs(case, o) {
+            println!("     {head}");
+            for l in lines {
+                println!("     | {l}");
+            }
+        }
     }
     let console: Vec<&str> = j.console.lines().collect();
     println!(
@@ -1249,6 +1297,15 @@ mod tests {
         let assertion = "xl: ../nptl/pthread_mutex_lock.c:94: ___pthread_mutex_lock: \
                          Assertion `mutex->__data.__owner == 0' failed.\n";
         assert!(crashed(&[("dom0-1.out", assertion)]));
+        for glibc in [
+            "munmap_chunk(): invalid pointer\n",
+            "corrupted size vs. prev_size\n",
+            "free(): invalid pointer\n",
+        ] {
+            assert!(crashed(&[("dom0-1.out", glibc)]), "{glibc}");
+        }
+        // a guest's console quoted in the output (prefixed) is not dom0 crashing
+        assert!(!crashed(&[("dom0-1.out", "[peer] free(): whatever\n")]));
         fs::remove_dir_all(&tmp).unwrap();
     }
 
@@ -1413,6 +1470,11 @@ run = "true"
         assert!(lines[1].contains("-> exit 0: id=7 name=xh1-t env=7 case-1 / err"));
         assert_eq!(lines[3], "dom0 #3 on \"NEVER\": \"true\": never ran");
         assert!(lines[5].starts_with("dom0_after #2: \"echo after 7\" at "));
+        // Only the commands that ran and failed get their output shown: here the timed-out
+        // dom0_after #1 (dom0 #3 never ran; the rest passed).
+        let outs = failed_dom0_outputs(&case, &o);
+        assert_eq!(outs.len(), 1, "{outs:?}");
+        assert_eq!(outs[0].0, "dom0_after #1 printed nothing");
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

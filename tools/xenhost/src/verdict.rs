@@ -47,11 +47,43 @@ const OUTPUT_QUOTE_LINES: usize = 3;
 
 /// How a failure names a dom0 command: `dom0 command "<run>" after "<marker>"` or
 /// `dom0_after command "<run>"`.
+/// A long command is cut at [`LABEL_COMMAND_CHARS`]: the verdict line stays readable, and the
+/// case's whole command is in the manifest and its `dom0-*.cmd` file.
 pub fn dom0_label(cmd: &Dom0Cmd) -> String {
+    let run = command_short(&cmd.run);
     match &cmd.on_marker {
-        Some(m) => format!("dom0 command {:?} after {m:?}", cmd.run),
-        None => format!("dom0_after command {:?}", cmd.run),
+        Some(m) => format!("dom0 command {run} after {m:?}"),
+        None => format!("dom0_after command {run}"),
     }
+}
+
+/// Characters of a dom0 command quoted in a verdict or report line.
+pub const LABEL_COMMAND_CHARS: usize = 100;
+
+/// `run` quoted (`{:?}`), cut to [`LABEL_COMMAND_CHARS`] characters with `..."` when longer.
+pub fn command_short(run: &str) -> String {
+    match run.char_indices().nth(LABEL_COMMAND_CHARS) {
+        Some((i, _)) => format!("{:?}...", &run[..i]),
+        None => format!("{run:?}"),
+    }
+}
+
+/// The last `max` non-empty lines of a command's output, each cut at 200 characters: what a
+/// failure report shows under the command (the first lines are already in the verdict).
+pub fn output_tail(output: &str, max: usize) -> (Vec<String>, usize) {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let shown = lines[lines.len().saturating_sub(max)..]
+        .iter()
+        .map(|l| match l.char_indices().nth(200) {
+            Some((i, _)) => format!("{}...", &l[..i]),
+            None => (*l).to_string(),
+        })
+        .collect();
+    (shown, lines.len())
 }
 
 /// The first lines of a command's output, `" / "`-joined and bounded, for a failure report.
@@ -527,6 +559,32 @@ mod tests {
         o.dom0 = vec![ran(0, "xh1-t\n"), ran(0, "")];
         let v = judge(&c, &o, "XS-WRITTEN\nXS-OK\n");
         assert!(v.pass, "{v:?}");
+    }
+
+    #[test]
+    fn long_commands_are_cut_in_labels() {
+        let cmd = |run: String, on_marker: Option<String>| Dom0Cmd {
+            on_marker,
+            run,
+            expect_output: Vec::new(),
+            expect_status: 0,
+            timeout_secs: 10,
+        };
+        let long = cmd("x".repeat(500), None);
+        let l = dom0_label(&long);
+        assert!(l.len() < 140, "{l}");
+        assert!(
+            l.ends_with("...") && l.starts_with("dom0_after command \"xxx"),
+            "{l}"
+        );
+        let short = cmd("true".into(), Some("M".into()));
+        assert_eq!(dom0_label(&short), "dom0 command \"true\" after \"M\"");
+        let out = format!("a\n\nb\n{}\nc\n", "é".repeat(300));
+        let (tail, n) = output_tail(&out, 2);
+        assert_eq!(n, 4);
+        assert_eq!(tail.len(), 2);
+        assert_eq!(tail[0].chars().count(), 203);
+        assert_eq!(tail[1], "c");
     }
 
     #[test]
