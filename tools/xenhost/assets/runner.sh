@@ -72,37 +72,45 @@ xh_watchdog() {
             echo "dom0 uptime $up s; load $(cat /proc/loadavg)"
             ps -eo pid,ppid,stat,etimes,wchan:28,args --sort=pid
             for p in /proc/[0-9]*; do
-                read -r _ c st _ <"$p/stat" 2>/dev/null || continue
-                case "$st $c" in
-                D* | *"(xl)"*)
-                    echo "--- ${p#/proc/} $c $st stack:"
-                    cat "$p/stack" 2>/dev/null
-                    ;;
-                R*)
-                    # a user process (kernel threads have no exe) seen running
-                    [ -e "$p/exe" ] || continue
-                    xh_proc_facts "$p"
-                    xh_reap_spinner "$p" "$c"
-                    ;;
-                *"(sleep)")
-                    # a short sleep still there after 60 s is stuck too (seen: `sleep 0.05`
-                    # in futex_wait_queue for 249 s, its density worker waiting on it)
-                    xs_arg=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
-                    xs_arg=${xs_arg#* }
-                    xs_arg=${xs_arg%% *}
-                    case "$xs_arg" in
-                    0.* | [0-9] | [1-2][0-9])
-                        xh_proc_facts "$p"
-                        xh_reap_spinner "$p" "$c"
-                        ;;
-                    esac
-                    ;;
-                esac
+                xh_watch_proc "$p"
             done
         } >"$XH/dom0-ps.tmp" 2>&1
         mv -f "$XH/dom0-ps.tmp" "$XH/dom0-ps.txt"
         sleep 20
     done
+}
+
+# xh_watch_proc </proc/PID>: the watchdog's look at one process: the kernel stack of one in
+# D state or running xl; the facts of a user process seen running, reaped if it is a stuck
+# short-lived utility; a short `sleep` (under 30 s) in any state reaped when too old.
+xh_watch_proc() {
+    read -r _ c st _ <"$1/stat" 2>/dev/null || return 0
+    case "$st $c" in
+    D* | *"(xl)"*)
+        echo "--- ${1#/proc/} $c $st stack:"
+        cat "$1/stack" 2>/dev/null
+        ;;
+    R*)
+        # a user process (kernel threads have no exe) seen running
+        [ -e "$1/exe" ] || return 0
+        xh_proc_facts "$1"
+        xh_reap_spinner "$1" "$c"
+        ;;
+    *"(sleep)")
+        # a short sleep still there after 60 s is stuck too (seen: `sleep 0.05` in
+        # futex_wait_queue for 249 s, its density worker waiting on it)
+        xs_arg=$(tr '\0' ' ' <"$1/cmdline" 2>/dev/null)
+        xs_arg=${xs_arg#* }
+        xs_arg=${xs_arg%% *}
+        case "$xs_arg" in
+        0.* | [0-9] | [1-2][0-9])
+            xh_proc_facts "$1"
+            xh_reap_spinner "$1" "$c"
+            ;;
+        esac
+        ;;
+    esac
+    return 0
 }
 
 # xh_proc_facts </proc/PID>: its fault counts and CPU ticks (stat fields 10-15) and its
