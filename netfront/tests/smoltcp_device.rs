@@ -39,8 +39,20 @@ fn eth(dst: [u8; 6], proto: EthernetProtocol, payload_len: usize) -> (Vec<u8>, E
     (vec![0u8; repr.buffer_len() + payload_len], repr)
 }
 
-#[test]
-fn smoltcp_answers_arp_and_ping_through_the_rings() {
+const GUEST_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
+const PEER_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+
+/// A netfront connected to the mock netback (`bufs` buffers each way) with a smoltcp
+/// interface at 10.0.0.2/24. The fake xenstored is returned to keep it alive.
+fn connected(
+    bufs: usize,
+) -> (
+    Rc<FakeXenstored>,
+    Netfront<MockPlatform>,
+    MockNetback,
+    Interface,
+    SocketSet<'static>,
+) {
     let fake = Rc::new(FakeXenstored::new());
     let (fe, be) = fake.add_device("vif", 0);
     let fe_abs = format!("{}/{fe}", fake.home());
@@ -54,23 +66,27 @@ fn smoltcp_answers_arp_and_ping_through_the_rings() {
     let plat = MockPlatform::new(1);
     let mut xs = Xenstore::new(fake.ring(), &*fake);
     let cfg = NetConfig {
-        rx_buffers: 8,
-        tx_buffers: 8,
+        rx_buffers: bufs,
+        tx_buffers: bufs,
         ..NetConfig::default()
     };
     let mut dev = Netfront::connect(plat.clone(), &mut xs, &fe, &cfg).unwrap();
     let (txg, rxg) = dev.ring_grefs();
-    let mut nb = MockNetback::attach(&plat, 0, txg, rxg).unwrap();
-
-    let guest_ip = Ipv4Address::new(10, 0, 0, 2);
-    let peer_ip = Ipv4Address::new(10, 0, 0, 1);
+    let nb = MockNetback::attach(&plat, 0, txg, rxg).unwrap();
     let mut iface = Interface::new(
         Config::new(HardwareAddress::Ethernet(EthernetAddress(GUEST_MAC))),
         &mut dev,
         Instant::from_millis(0),
     );
-    iface.update_ip_addrs(|a| a.push(IpCidr::Ipv4(Ipv4Cidr::new(guest_ip, 24))).unwrap());
-    let mut sockets = SocketSet::new(vec![]);
+    iface.update_ip_addrs(|a| a.push(IpCidr::Ipv4(Ipv4Cidr::new(GUEST_IP, 24))).unwrap());
+    drop(xs);
+    (fake, dev, nb, iface, SocketSet::new(vec![]))
+}
+
+#[test]
+fn smoltcp_answers_arp_and_ping_through_the_rings() {
+    let (_fake, mut dev, mut nb, mut iface, mut sockets) = connected(8);
+    let (guest_ip, peer_ip) = (GUEST_IP, PEER_IP);
 
     // ARP: who has 10.0.0.2?
     let arp = ArpRepr::EthernetIpv4 {
@@ -163,30 +179,8 @@ fn assert_echo_reply(frame: &[u8], to: Ipv4Address, seq: u16) {
 /// ARP lookup (netfront's device announces the sender from the frame).
 #[test]
 fn the_first_ping_from_a_host_that_never_asked_arp_is_answered() {
-    let fake = Rc::new(FakeXenstored::new());
-    let (fe, be) = fake.add_device("vif", 0);
-    let fe_abs = format!("{}/{fe}", fake.home());
-    fake.write_as(0, &format!("{fe_abs}/mac"), b"00:16:3e:00:00:02")
-        .unwrap();
-    fake.write_as(0, &format!("{be}/feature-rx-copy"), b"1")
-        .unwrap();
-    fake.write_as(0, &format!("{be}/state"), b"2").unwrap();
-    let (a, b) = (fe_abs.clone(), be.clone());
-    fake.schedule(1_000_000, move |f| backend(f, a, b));
-    let plat = MockPlatform::new(1);
-    let mut xs = Xenstore::new(fake.ring(), &*fake);
-    let mut dev = Netfront::connect(plat.clone(), &mut xs, &fe, &NetConfig::default()).unwrap();
-    let (txg, rxg) = dev.ring_grefs();
-    let mut nb = MockNetback::attach(&plat, 0, txg, rxg).unwrap();
-    let guest_ip = Ipv4Address::new(10, 0, 0, 2);
-    let peer_ip = Ipv4Address::new(10, 0, 0, 1);
-    let mut iface = Interface::new(
-        Config::new(HardwareAddress::Ethernet(EthernetAddress(GUEST_MAC))),
-        &mut dev,
-        Instant::from_millis(0),
-    );
-    iface.update_ip_addrs(|a| a.push(IpCidr::Ipv4(Ipv4Cidr::new(guest_ip, 24))).unwrap());
-    let mut sockets = SocketSet::new(vec![]);
+    let (_fake, mut dev, mut nb, mut iface, mut sockets) = connected(64);
+    let (guest_ip, peer_ip) = (GUEST_IP, PEER_IP);
 
     for seq in 1..=3u16 {
         nb.deliver(&echo_request(peer_ip, guest_ip, seq)).unwrap();
