@@ -123,9 +123,9 @@ xh_proc_facts() {
 }
 
 # xh_reap_spinner </proc/PID> <(comm)>: a short-lived utility (sleep, wc, date, ...) found
-# running (or a sleep of under 30 s found at all) after more than 60 s is not doing its job: seen here under TCG, `sleep 0.05` and
-# `wc -l` spinning in state R for minutes after a libc #GP in dom0, and the density script
-# waiting on them forever. Two samples of its facts a second apart (the evidence), then
+# running (or a sleep of under 30 s found at all) after more than 60 s is not doing its job:
+# seen here under TCG, `sleep 0.05` and `wc -l` spinning in state R for minutes after a libc
+# #GP in dom0, and the density script waiting on them forever. Two samples of its facts a second apart (the evidence), then
 # SIGKILL, so the script goes on; each one is logged in dom0-reaped.txt and on the console.
 xh_reap_spinner() {
     case "$2" in

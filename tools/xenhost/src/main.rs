@@ -398,32 +398,32 @@ fn timing_line(case: &Case, o: &Outcome) -> String {
     s
 }
 
+/// Every dom0 command of a case with its result, in the order they run (`dom0_before`, the
+/// on-marker ones, `dom0_after`), each named as the report names it (`dom0 #2`).
+fn dom0_runs<'a>(
+    case: &'a Case,
+    o: &'a Outcome,
+) -> Vec<(String, &'a manifest::Dom0Cmd, &'a result::Dom0Result)> {
+    let group =
+        |kind: &'static str, cmds: &'a [manifest::Dom0Cmd], res: &'a [result::Dom0Result]| {
+            cmds.iter()
+                .zip(res)
+                .enumerate()
+                .map(move |(i, (c, r))| (format!("{kind} #{}", i + 1), c, r))
+        };
+    group("dom0_before", &case.dom0_before, &o.dom0_before)
+        .chain(group("dom0", &case.dom0, &o.dom0))
+        .chain(group("dom0_after", &case.dom0_after, &o.dom0_after))
+        .collect()
+}
+
 /// The output of each dom0 command that failed its checks: a header and its last lines. The
 /// verdict line quotes only the first lines, and in CI the share directory is gone afterwards.
 fn failed_dom0_outputs(case: &Case, o: &Outcome) -> Vec<(String, Vec<String>)> {
-    let pairs = case
-        .dom0_before
-        .iter()
-        .zip(&o.dom0_before)
-        .enumerate()
-        .map(|(i, p)| (format!("dom0_before #{}", i + 1), p))
-        .chain(
-            case.dom0
-                .iter()
-                .zip(&o.dom0)
-                .enumerate()
-                .map(|(i, p)| (format!("dom0 #{}", i + 1), p)),
-        )
-        .chain(
-            case.dom0_after
-                .iter()
-                .zip(&o.dom0_after)
-                .enumerate()
-                .map(|(i, p)| (format!("dom0_after #{}", i + 1), p)),
-        );
-    pairs
-        .filter(|(_, (c, r))| r.ran && verdict::dom0_problem(c, Some(r)).is_some())
-        .map(|(head, (_, r))| {
+    dom0_runs(case, o)
+        .into_iter()
+        .filter(|(_, c, r)| r.ran && verdict::dom0_problem(c, Some(r)).is_some())
+        .map(|(head, _, r)| {
             let (tail, n) = verdict::output_tail(&r.output, 30);
             let what = if n == 0 {
                 format!("{head} printed nothing")
@@ -437,34 +437,19 @@ fn failed_dom0_outputs(case: &Case, o: &Outcome) -> Vec<(String, Vec<String>)> {
 
 /// One line per dom0 command: when it ran, how it ended, the start of its output.
 fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
-    let during = case
-        .dom0
-        .iter()
-        .zip(&o.dom0)
-        .enumerate()
-        .map(|(i, (c, r))| {
-            let m = c.on_marker.as_deref().unwrap_or_default();
-            let seen = r
-                .seen_ms
-                .map_or_else(String::new, |t| format!(" (seen at {})", ms(Some(t))));
-            (format!("dom0 #{} on {m:?}{seen}", i + 1), c, r)
-        });
-    let after = case
-        .dom0_after
-        .iter()
-        .zip(&o.dom0_after)
-        .enumerate()
-        .map(|(i, (c, r))| (format!("dom0_after #{}", i + 1), c, r));
-    let before = case
-        .dom0_before
-        .iter()
-        .zip(&o.dom0_before)
-        .enumerate()
-        .map(|(i, (c, r))| (format!("dom0_before #{}", i + 1), c, r));
-    before
-        .chain(during)
-        .chain(after)
-        .map(|(head, c, r)| {
+    dom0_runs(case, o)
+        .into_iter()
+        .map(|(name, c, r)| {
+            // an on-marker command: which marker, and when it appeared
+            let head = match &c.on_marker {
+                Some(m) => {
+                    let seen = r
+                        .seen_ms
+                        .map_or_else(String::new, |t| format!(" (seen at {})", ms(Some(t))));
+                    format!("{name} on {m:?}{seen}")
+                }
+                None => name,
+            };
             if !r.reported {
                 return format!(
                     "{head}: {}: no result from dom0",
@@ -492,14 +477,6 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
         .collect()
 }
 
-/// `s` cut to at most `max` characters, with "..." when cut.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
 /// Prints a case's verdict: its reason, timing and dom0 commands, and with `detail` the
 /// evidence (console, xl, xenctx, xl dmesg). `brief` (`--quiet`): a passing case gets one
 /// line with its reason cut at 160 characters, unless it was retried (then its timing line
@@ -511,7 +488,11 @@ fn print_judged(case: &Case, j: &Judged, detail: bool, brief: bool) {
         .as_ref()
         .is_some_and(|o| o.retried_after.is_some());
     if brief && j.verdict.pass && !retried {
-        println!("{word} {}: {}", case.name, cut(&j.verdict.reason, 160));
+        println!(
+            "{word} {}: {}",
+            case.name,
+            verdict::cut(&j.verdict.reason, 160)
+        );
         return;
     }
     println!("{word} {}: {}", case.name, j.verdict.reason);
@@ -1146,9 +1127,9 @@ mod tests {
 
     #[test]
     fn cut_counts_characters() {
-        assert_eq!(cut("abc", 3), "abc");
-        assert_eq!(cut("abcd", 3), "abc...");
-        assert_eq!(cut("ééé", 2), "éé...");
+        assert_eq!(verdict::cut("abc", 3), "abc");
+        assert_eq!(verdict::cut("abcd", 3), "abc...");
+        assert_eq!(verdict::cut("ééé", 2), "éé...");
     }
 
     #[test]
@@ -1251,15 +1232,35 @@ mod tests {
         fs::remove_dir_all(&share).unwrap();
     }
 
+    /// A fresh temporary directory `xenhost-<what>-<pid>` holding the runner as runner.sh.
+    fn runner_dir(what: &str) -> PathBuf {
+        let tmp = std::env::temp_dir().join(format!("xenhost-{what}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).unwrap();
+        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        tmp
+    }
+
+    /// Runs `body` with sh after sourcing the runner in `dir` as the watchdog runs it: the
+    /// console (fd 3) on stdout, `XH` = `dir`, and the reaper's age threshold at 0 s.
+    /// Returns what went to the console.
+    fn run_watchdog(dir: &Path, body: &str) -> String {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(". {}/runner.sh; exec 3>&1; {body}", dir.display()))
+            .env("XH", dir)
+            .env("XH_SPIN_SECS", "0")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The runner's test for a dom0 command that crashed (its case is then retried once):
     /// killed by SIGABRT/SIGSEGV, or glibc's abort text in its output even though the command
     /// line as a whole exited 0; a command that merely fails or prints ordinary text is not.
     #[test]
     fn runner_sees_crashed_dom0_commands() {
-        let tmp = std::env::temp_dir().join(format!("xenhost-crash-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).unwrap();
-        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        let tmp = runner_dir("crash");
         let crashed = |files: &[(&str, &str)]| {
             let d = tmp.join("case");
             let _ = fs::remove_dir_all(&d);
@@ -1318,10 +1319,7 @@ mod tests {
     /// counts and CPU ticks; a process of another name is left alone.
     #[test]
     fn runner_reaps_spinning_utilities() {
-        let tmp = std::env::temp_dir().join(format!("xenhost-reap-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).unwrap();
-        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        let tmp = runner_dir("reap");
         for name in ["sleep", "spinner"] {
             fs::copy("/bin/sh", tmp.join(name)).unwrap();
         }
@@ -1334,21 +1332,14 @@ mod tests {
         };
         let (mut a, mut b) = (spin("sleep"), spin("spinner"));
         std::thread::sleep(Duration::from_millis(1500));
-        let script = format!(
-            ". {t}/runner.sh; exec 3>&1; xh_reap_spinner /proc/{a} '(sleep)'; \
-             xh_reap_spinner /proc/{b} '(spinner)'",
-            t = tmp.display(),
-            a = a.id(),
-            b = b.id()
+        let said = run_watchdog(
+            &tmp,
+            &format!(
+                "xh_reap_spinner /proc/{} '(sleep)'; xh_reap_spinner /proc/{} '(spinner)'",
+                a.id(),
+                b.id()
+            ),
         );
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .env("XH", &tmp)
-            .env("XH_SPIN_SECS", "0")
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
         assert!(said.contains("WARNING: dom0 process"), "{said}");
         let st = a.wait().unwrap();
         assert!(!st.success(), "the spinning 'sleep' was not killed");
@@ -1368,27 +1359,18 @@ mod tests {
     /// running; a longer sleep is a real wait and is left alone.
     #[test]
     fn runner_reaps_short_sleeps_in_any_state() {
-        let tmp = std::env::temp_dir().join(format!("xenhost-sleep-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp).unwrap();
-        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
+        let tmp = runner_dir("sleep");
         let sleep = |arg: &str| Command::new("sleep").arg(arg).spawn().unwrap();
         let (mut short, mut long) = (sleep("25"), sleep("45"));
         std::thread::sleep(Duration::from_millis(1500));
-        let script = format!(
-            ". {t}/runner.sh; exec 3>&1; xh_watch_proc /proc/{a}; xh_watch_proc /proc/{b}",
-            t = tmp.display(),
-            a = short.id(),
-            b = long.id()
+        let said = run_watchdog(
+            &tmp,
+            &format!(
+                "xh_watch_proc /proc/{}; xh_watch_proc /proc/{}",
+                short.id(),
+                long.id()
+            ),
         );
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .env("XH", &tmp)
-            .env("XH_SPIN_SECS", "0")
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
         assert!(
             said.contains(&format!("dom0 process {} (sleep)", short.id())),
             "{said}"
@@ -1413,10 +1395,9 @@ mod tests {
     /// (stdin), its `dom0_after` runner, then the host side reading what they left.
     #[test]
     fn runner_runs_dom0_commands_on_markers() {
-        let tmp = std::env::temp_dir().join(format!("xenhost-dom0-{}", std::process::id()));
+        let tmp = runner_dir("dom0");
         let d = tmp.join("case-1");
         fs::create_dir_all(&d).unwrap();
-        fs::write(tmp.join("runner.sh"), RUNNER).unwrap();
         let text = r#"
 [[case]]
 name = "t"

@@ -78,12 +78,17 @@ pub fn output_tail(output: &str, max: usize) -> (Vec<String>, usize) {
         .collect();
     let shown = lines[lines.len().saturating_sub(max)..]
         .iter()
-        .map(|l| match l.char_indices().nth(200) {
-            Some((i, _)) => format!("{}...", &l[..i]),
-            None => (*l).to_string(),
-        })
+        .map(|l| cut(l, 200))
         .collect();
     (shown, lines.len())
+}
+
+/// `s` cut to at most `max` characters, with "..." when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// The first lines of a command's output, `" / "`-joined and bounded, for a failure report.
