@@ -12,7 +12,7 @@
 # <dir>/<run>/params (sh assignments, written by the host) describes a run:
 #   DN_PREFIX   instance names are <DN_PREFIX>-<i>, i = 1..DN_COUNT (the prefix is unique to
 #               the run: teardown destroys exactly these names)
-#   DN_COUNT DN_WORKERS DN_MEMORY DN_VCPUS DN_KERNEL DN_MARKER DN_READY_TIMEOUT
+#   DN_COUNT DN_WORKERS DN_TEARDOWN_WORKERS DN_MEMORY DN_VCPUS DN_KERNEL DN_MARKER DN_READY_TIMEOUT
 #   DN_VIF (0/1) DN_BRIDGES (vifs spread over dnbr0..dnbr<K-1>) DN_VIF_SCRIPT (empty: Xen's
 #   vif-bridge; else the hotplug script's path, e.g. vif-lean) DN_XL_FLAGS (e.g. -e)
 #   DN_CREATOR  xl (default) or leanxl: create and destroy with `xl` or with $DN_LEANXL
@@ -349,17 +349,18 @@ dn_resume() {
     dn_run_list "$CFGDIR/todo" resume
 }
 
-# dn_teardown: destroys exactly this run's instances (by name), W in parallel; records the
-# time and what is left.
+# dn_teardown: destroys exactly this run's instances (by name), DN_TEARDOWN_WORKERS
+# (default DN_WORKERS) in parallel; records the time and what is left.
 dn_teardown() {
     dn_listed >"$CFGDIR/down"
     ndown=$(wc -l <"$CFGDIR/down")
+    tw=${DN_TEARDOWN_WORKERS:-$DN_WORKERS}
     dn_now
     t0=$now_ms
     k=1
     pids=
-    while [ "$k" -le "$DN_WORKERS" ]; do
-        sed -n "$k~${DN_WORKERS}p" "$CFGDIR/down" | while read -r i; do
+    while [ "$k" -le "$tw" ]; do
+        sed -n "$k~${tw}p" "$CFGDIR/down" | while read -r i; do
             dn_destroy "$DN_PREFIX-$i" >/dev/null 2>>"$R/teardown-errors.txt" \
                 || echo "destroy $DN_PREFIX-$i failed" >>"$R/teardown-errors.txt"
             dn_tick "$RUN destroyed $i"
@@ -377,6 +378,7 @@ dn_teardown() {
     mkdir -p "$CFGDIR"
     {
         echo "listed_before=$ndown"
+        echo "workers=$tw"
         echo "teardown_ms=$((now_ms - t0))"
         echo "left=$left"
     } >"$R/teardown"

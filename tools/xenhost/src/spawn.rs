@@ -29,7 +29,8 @@ const VIF_LEAN: &str = include_str!("../assets/vif-lean");
 const LEANCHECK: &str = include_str!("../assets/leancheck.sh");
 
 pub const USAGE: &str = "\
-  xenhost spawn <guest.elf> --count N [--workers W] [--memory MB] [--guest-vcpus V]
+  xenhost spawn <guest.elf> --count N [--workers W] [--teardown-workers T] [--memory MB]
+                [--guest-vcpus V]
                 [--vif [--bridges K] [--vif-script stock|lean]] [--marker TEXT]
                 [--ready-timeout S]
                 [--probe-every K] [--interrupt-after K] [--xl-monitor] [--no-console-log]
@@ -42,7 +43,8 @@ pub const USAGE: &str = "\
                                       leanxl, vif-lean: --vif with the lean hotplug
                                       script); --memory-scan: first one guest at
                                       memory=1..4 MB; --creator leanxl: create and destroy
-                                      with tools/leanxl instead of xl (PV, 1 vCPU, no vif)
+                                      with tools/leanxl instead of xl (PV, 1 vCPU, no vif);
+                                      --teardown-workers: parallel destroys (default W)
   xenhost spawn-test <guest.elf> [--count N]
                                       CI check: N (20) instances all ready and torn down;
                                       an interrupted run resumed and torn down; a bystander
@@ -54,6 +56,8 @@ pub const USAGE: &str = "\
 pub struct SpawnOpts {
     pub count: u64,
     pub workers: u64,
+    /// Parallel destroys in the teardown (`--teardown-workers`; default: `workers`).
+    pub teardown_workers: Option<u64>,
     pub memory_mb: u64,
     pub guest_vcpus: u64,
     pub vif: bool,
@@ -110,6 +114,7 @@ impl Default for SpawnOpts {
         SpawnOpts {
             count: 0,
             workers: 2,
+            teardown_workers: None,
             memory_mb: 4,
             guest_vcpus: 1,
             vif: false,
@@ -239,6 +244,7 @@ pub fn parse(argv: &[String]) -> Result<(SpawnOpts, Vec<String>), String> {
         match arg.as_str() {
             "--count" => o.count = number(arg, value(arg)?)?,
             "--workers" => o.workers = number(arg, value(arg)?)?,
+            "--teardown-workers" => o.teardown_workers = Some(number(arg, value(arg)?)?),
             "--memory" => o.memory_mb = number(arg, value(arg)?)?,
             "--guest-vcpus" => o.guest_vcpus = number(arg, value(arg)?)?,
             "--vif" => o.vif = true,
@@ -288,12 +294,14 @@ fn run_id() -> String {
 pub fn params(o: &SpawnOpts, prefix: &str, count: u64) -> String {
     let q = job::sh_quote;
     format!(
-        "DN_PREFIX={}\nDN_COUNT={count}\nDN_WORKERS={}\nDN_MEMORY={}\nDN_VCPUS={}\n\
+        "DN_PREFIX={}\nDN_COUNT={count}\nDN_WORKERS={}\nDN_TEARDOWN_WORKERS={}\nDN_MEMORY={}\n\
+         DN_VCPUS={}\n\
          DN_KERNEL=/mnt/host/density/kernel\nDN_MARKER={}\nDN_READY_TIMEOUT={}\nDN_VIF={}\n\
          DN_BRIDGES={}\nDN_VIF_SCRIPT={}\nDN_XL_FLAGS={}\nDN_CONSOLE_LOG={}\n\
          DN_SAMPLE_SECS=5\nDN_CREATOR={}\nDN_LEANXL=/mnt/host/leanxl\n",
         q(prefix),
         o.workers,
+        o.teardown_workers.unwrap_or(o.workers),
         o.memory_mb,
         o.guest_vcpus,
         q(&o.marker),
@@ -918,9 +926,11 @@ pub fn report(dir: &Path, o: &SpawnOpts, count: u64, head: &str) -> Report {
         Some(ms) => {
             let _ = writeln!(
                 sm,
-                "teardown: {} instance(s) destroyed in {} s; left: {} (xl list after: {left_in_list})",
+                "teardown: {} instance(s) destroyed in {} s by {} worker(s); left: {} (xl list \
+                 after: {left_in_list})",
                 td.get("listed_before").map_or("?", String::as_str),
                 s(ms),
+                td.get("workers").map_or("?", String::as_str),
                 td.get("left").map_or("?", String::as_str)
             );
         }
@@ -2084,6 +2094,13 @@ mod tests {
     fn options_and_limits() {
         let (o, rest) = parse(&argv("k --count 30 --workers 3 --vif --mem 4096")).unwrap();
         assert_eq!((o.count, o.workers, o.vif), (30, 3, true));
+        // the teardown's parallelism is the creation's unless asked
+        assert_eq!(o.teardown_workers, None);
+        assert!(params(&o, "p", 30).contains("DN_TEARDOWN_WORKERS=3\n"));
+        let (t, _) = parse(&argv("k --count 30 --teardown-workers 8")).unwrap();
+        assert_eq!((t.workers, t.teardown_workers), (2, Some(8)));
+        assert!(params(&t, "p", 30).contains("DN_TEARDOWN_WORKERS=8\n"));
+        assert!(parse(&argv("k --count 30 --teardown-workers 0")).is_err());
         assert_eq!(rest, argv("k --mem 4096"));
         let host = HostOpts::default();
         assert!(o.check(&host).is_ok());
@@ -2428,6 +2445,7 @@ mod tests {
             count: 8,
             ready_timeout: 5,
             creator: Creator::Leanxl,
+            teardown_workers: Some(3),
             ..SpawnOpts::default()
         };
         let share = tmp.join("share");
@@ -2455,6 +2473,13 @@ mod tests {
         assert!(r.problems.is_empty(), "{:?}\n{said}", r.problems);
         assert!(
             r.summary.contains("8 ok") && r.summary.contains("leanxl create time"),
+            "{}",
+            r.summary
+        );
+        // the teardown ran with its own number of workers and left nothing
+        assert!(
+            r.summary.contains("8 instance(s) destroyed in")
+                && r.summary.contains("by 3 worker(s); left: 0"),
             "{}",
             r.summary
         );
