@@ -69,10 +69,11 @@ pub enum Console<'a> {
 }
 
 /// The CPU QEMU emulates by default: everything TCG offers (`max`) but SMAP/SMEP (with them
-/// dom0 crashes at once under TCG) and the fast-string features ERMS/FSRM/FSRS/FZRM/FSRC:
-/// with them dom0's glibc and kernel copy and clear with `rep movsb`/`rep stosb`, and under
-/// QEMU 10's TCG that went with guests crashed at entry and dom0 processes corrupted, 5 of
-/// the first 72 instances against 1 of 800 without (docs/density.md, "The CPU model").
+/// dom0 crashes at once under TCG) and the fast-string features ERMS/FSRM/FSRS/FZRM/FSRC.
+/// With FSRM, dom0's kernel copies even short `memmove`s with `rep movsb`, and under QEMU
+/// 10's TCG that went with guests crashed at entry (6 in the first 142 density instances)
+/// and dom0 processes dying in libc (13); without it, about 1 crash in 600 and dom0 faults
+/// rare (docs/density.md, "The feature is FSRM").
 pub const DEFAULT_QEMU_CPU: &str = "max,-smap,-smep,-erms,-fsrm,-fsrs,-fzrm,-fsrc";
 
 /// The CPU QEMU emulates: [`DEFAULT_QEMU_CPU`], or `MINIOS_QEMU_CPU` for experiments.
