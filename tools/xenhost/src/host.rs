@@ -72,8 +72,8 @@ pub enum Console<'a> {
 /// dom0 crashes at once under TCG) and the fast-short-string features FSRM/FSRS/FZRM/FSRC.
 /// With FSRM, dom0's kernel copies even short `memmove`s with `rep movsb`, and under QEMU
 /// 10's TCG that went with guests crashed at entry (6 in the first 142 density instances)
-/// and dom0 processes dying in libc (13); without it, about 1 crash in 600 and dom0 faults
-/// rare. ERMS stays: the two models without it (EPYC, and this one with `-erms`) each had a
+/// and dom0 processes dying in libc (13); without it, about 1 crash in 600 and far fewer dom0
+/// faults in density runs (the full test suite still sees some). ERMS stays: the two models without it (EPYC, and this one with `-erms`) each had a
 /// PVH guest triple-fault in a full suite run, which `max` with ERMS has not shown
 /// (docs/density.md, "The feature is FSRM").
 pub const DEFAULT_QEMU_CPU: &str = "max,-smap,-smep,-fsrm,-fsrs,-fzrm,-fsrc";
