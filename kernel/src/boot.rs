@@ -105,6 +105,13 @@ pub fn free_pages() -> usize {
 
 /// Flushes the console and powers the domain off.
 pub fn poweroff() -> ! {
+    let (deferred, rip) = arch::traps::deferred_upcalls();
+    if deferred > 0 {
+        println!(
+            "events: {deferred} upcall(s) arrived while events were blocked (last at rip \
+             {rip:#x}): deferred until events were enabled"
+        );
+    }
     print::flush();
     hypercall::sched_shutdown(shutdown::POWEROFF)
 }

@@ -39,7 +39,26 @@ fn with<R>(f: impl FnOnce(&mut EventChannels<Xen>) -> R) -> R {
     })
 }
 
-/// The upcall: runs with events blocked (Xen masks them on entry).
+/// Runs `f` with event upcalls blocked (nests: an inner section leaves them blocked).
+pub fn without_events<R>(f: impl FnOnce() -> R) -> R {
+    ev::without_events(f)
+}
+
+/// Upcalls that arrived while the interrupted code had events blocked and were deferred until
+/// it enabled them again (`arch::traps::deferred_upcalls`): 0 unless the platform delivered
+/// an interrupt the guest had masked (seen under QEMU's emulated SVM). Reported at poweroff.
+pub fn deferred_upcalls() -> u64 {
+    arch::traps::deferred_upcalls().0
+}
+
+/// Test hook (PVH): raises the event callback vector in software, as a platform that ignores
+/// the guest's interrupt flag would. False in PV mode, where only Xen raises the callback.
+pub fn raise_upcall_vector() -> bool {
+    arch::traps::raise_event_vector()
+}
+
+/// The upcall: runs with events blocked (Xen masks them on entry). An upcall that interrupted
+/// code with events blocked never gets here: the arch layer defers it.
 fn upcall() {
     match EVTCHN.try_lock() {
         Some(mut g) => match g.as_mut() {
@@ -48,8 +67,9 @@ fn upcall() {
             }
             None => arch::time::ack_upcall(),
         },
-        // Held by the code this upcall interrupted: impossible while every taker blocks
-        // upcalls first, so this is a kernel bug; discarding events would hide it.
+        // Held by the code this upcall interrupted, which had events enabled (an upcall into
+        // blocked code is deferred before it gets here): a taker that did not block upcalls
+        // first, a kernel bug; discarding events would hide it.
         None => panic!("event upcall found the event-channel table locked"),
     }
 }

@@ -339,6 +339,50 @@ pub struct TrapFrame {
 /// The kernel's event-upcall handler, as a `fn()` address (0 = none yet).
 static EVENT_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
+/// RFLAGS.IF in a trap frame. PVH: the CPU's interrupt flag. PV: Xen writes
+/// `!saved_upcall_mask` into it (xen.h, `cpu_user_regs`), so in both modes it says whether the
+/// interrupted code had event upcalls enabled.
+const FRAME_RFLAGS_IF: u64 = 1 << 9;
+
+/// Upcalls that arrived while the interrupted code had events blocked (deferred, see
+/// [`deferred_upcalls`]), and the `rip` of the last one.
+static DEFERRED_UPCALLS: AtomicU64 = AtomicU64::new(0);
+static DEFERRED_UPCALL_RIP: AtomicU64 = AtomicU64::new(0);
+
+/// PVH: raises the event callback vector in software (`int $32`), as a platform that ignored
+/// IF would deliver it, so that a guest test can check the path of [`deferred_upcalls`].
+/// Returns false in PV mode (its callback is Xen's to raise, not the guest's).
+pub fn raise_event_vector() -> bool {
+    if crate::mode() != crate::BootMode::Pvh {
+        return false;
+    }
+    // SAFETY: PVH runs at CPL0 with its IDT loaded; vector CALLBACK_VECTOR is a DPL0 interrupt
+    // gate to `minios_idt_callback`, which saves and restores every register and returns with
+    // iretq; `int` pushes its frame on the current stack (so no `nostack`). The handler does
+    // what any upcall does at this point (with events enabled it runs the event handler).
+    unsafe { core::arch::asm!("int {v}", v = const CALLBACK_VECTOR) };
+    true
+}
+
+/// Event upcalls that interrupted code running with events blocked, and the `rip` of the last
+/// one (0 if none).
+///
+/// Neither Xen nor the CPU should ever deliver one: a PVH guest's `cli` holds the callback
+/// vector off, a PV guest's upcall mask holds Xen's callback off. Under QEMU's emulated AMD
+/// SVM (TCG) Xen's callback vector was seen delivered with IF=0 (inside the event handler
+/// itself). Running the handler then would break the rule every lock the handler takes relies
+/// on (taken with events blocked, so never held by the code an upcall interrupts), so such an
+/// upcall is deferred instead: it returns at once, leaving `evtchn_upcall_pending` set, and
+/// the events are handled as soon as the interrupted code enables events again (PVH: Xen
+/// injects the vector when IF becomes 1; PV: `events::enable` forces the upcall). The kernel
+/// reports the count when it powers off.
+pub fn deferred_upcalls() -> (u64, u64) {
+    (
+        DEFERRED_UPCALLS.load(Ordering::Relaxed),
+        DEFERRED_UPCALL_RIP.load(Ordering::Relaxed),
+    )
+}
+
 /// Installs the function the event callback runs (with events masked).
 pub fn set_event_handler(handler: fn()) {
     EVENT_HANDLER.store(handler as usize, Ordering::Release);
@@ -369,6 +413,11 @@ fn exception_name(vector: u64) -> &'static str {
 
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     match frame.vector {
+        VECTOR_EVENT if frame.rflags & FRAME_RFLAGS_IF == 0 => {
+            // Delivered into code that had events blocked: defer (see `deferred_upcalls`).
+            DEFERRED_UPCALLS.fetch_add(1, Ordering::Relaxed);
+            DEFERRED_UPCALL_RIP.store(frame.rip, Ordering::Relaxed);
+        }
         VECTOR_EVENT => {
             let h = EVENT_HANDLER.load(Ordering::Acquire);
             if h == 0 {

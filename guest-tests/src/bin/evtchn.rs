@@ -91,6 +91,34 @@ fn main() -> Result<(), events::EvtchnError> {
         "the event sent while masked was lost"
     );
 
+    // An upcall delivered into code that has events blocked (as QEMU's emulated SVM was seen
+    // to do) must be deferred, not run: the event stays pending until events are enabled.
+    let deferred0 = events::deferred_upcalls();
+    let (echoed_inside, raised) = events::without_events(|| {
+        let sent = events::send(b);
+        let raised = events::raise_upcall_vector();
+        (sent.map(|_| ECHOED.load(Ordering::Acquire)), raised)
+    });
+    let echoed_inside = echoed_inside?;
+    if raised {
+        assert_eq!(echoed_inside, 1, "an upcall ran while events were blocked");
+        let deferred = events::deferred_upcalls() - deferred0;
+        assert_eq!(
+            deferred, 1,
+            "the upcall raised with events blocked was not deferred"
+        );
+        assert!(
+            events::wait_until(1000 * MS, || ECHOED.load(Ordering::Acquire) == 2),
+            "the event pending behind a deferred upcall was lost"
+        );
+        println!("EVTCHN-DEFER ok deferred={deferred} delivered_after=1");
+    } else {
+        assert!(events::wait_until(1000 * MS, || ECHOED
+            .load(Ordering::Acquire)
+            == 2));
+        println!("EVTCHN-DEFER not run: a PV guest cannot raise its own event callback");
+    }
+
     events::close(b)?;
     events::close(a)?;
     println!(

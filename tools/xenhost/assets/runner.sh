@@ -376,6 +376,30 @@ xh_dom0_crashed() {
         '^(malloc|free|realloc|malloc_consolidate|munmap_chunk|_int_malloc|_int_free|tcache_thread_shutdown)\(\): |double free or corruption|^corrupted (size vs\. prev_size|double-linked list)|^(Aborted|Segmentation fault)( \(core dumped\))?$|: Assertion .* failed\.$'
 }
 
+# True if the case's domain ended in a reboot that Xen logged as the triple fault of an HVM/PVH
+# vCPU (`d<domid>v<n> Triple fault`), not a reboot the guest asked for ($1 case dir).
+xh_triple_fault() {
+    grep -q 'has shut down, reason code 1 ' "$1/xl.log" || return 1
+    id=$(sed -n 's/.*(domid \([0-9]*\)).*/\1/p' "$1/xl.log" | head -n 1)
+    [ -n "$id" ] && grep -q "d${id}v[0-9]* Triple fault" "$1/dmesg.log" 2>/dev/null || return 1
+}
+
+# Records the vCPU state of a domain that is still there ($1 case dir, $2 domain name):
+# registers and stack of every vCPU (xenctx, symbolised if the host left a System.map) and,
+# for an HVM/PVH domain, Xen's saved hardware context (xen-hvmctx: segment and descriptor
+# table registers, the event being delivered, the local APIC).
+xh_record_vcpus() {
+    domid=$(xl domid "$2")
+    symtab=""
+    [ -s "$1/System.map" ] && symtab="-s $1/System.map"
+    # shellcheck disable=SC2086
+    timeout 20 /usr/lib/xen-4.17/bin/xenctx -a -C -S -k 0 $symtab "$domid" \
+        >"$1/xenctx.txt" 2>&1
+    if grep -q '^type *= *"pvh"' "$1/guest.cfg" 2>/dev/null; then
+        timeout 20 /usr/lib/xen-4.17/bin/xen-hvmctx "$domid" >"$1/hvmctx.txt" 2>&1
+    fi
+}
+
 # xh_case <dir> <domain> <timeout-secs> [marker]: xh_case_once, retried ONCE if dom0's own
 # toolstack crashed: `xl create -F` died without saying how the domain ended, or a dom0
 # command of the case died of SIGABRT/SIGSEGV or printed glibc's abort (seen here: glibc's
@@ -402,12 +426,16 @@ xh_case() {
     elif xh_dom0_crashed "$d"; then
         why="dom0-command-crash"
         xh_say "[$2] a dom0 command of this case crashed (SIGABRT/SIGSEGV or glibc abort: dom0 toolstack crash): retrying this case once"
+    elif xh_triple_fault "$d"; then
+        why="pvh-triple-fault"
+        xh_say "[$2] Xen reported a triple fault of this PVH guest (seen now and then under QEMU's emulated SVM; its vCPU record is in first-attempt/hvmctx.txt): retrying this case once"
     fi
     if [ -n "$why" ]; then
         xl destroy "$2" >/dev/null 2>&1
         rm -rf "$d/first-attempt"
         mkdir -p "$d/first-attempt"
-        for f in "$d"/xl.log "$d"/console.log "$d"/result "$d"/*.out "$d"/*.result; do
+        for f in "$d"/xl.log "$d"/console.log "$d"/result "$d"/*.out "$d"/*.result \
+            "$d"/xenctx.txt "$d"/hvmctx.txt "$d"/dmesg.log; do
             [ -e "$f" ] && mv "$f" "$d/first-attempt/"
         done
         xh_case_once_retry=$why
@@ -478,20 +506,21 @@ xh_case_once() {
     fi
     preserved=0
     if xl domid "$dom" >/dev/null 2>&1 \
-        && grep -q 'has shut down, reason code [01] ' "$d/xl.log"; then
-        # held after poweroff/reboot (on_poweroff/on_reboot="preserve") for dom0 commands,
-        # which are done now
+        && grep -q 'has shut down, reason code 0 ' "$d/xl.log"; then
+        # held after poweroff (on_poweroff="preserve") for dom0 commands, which are done now
+        xl destroy "$dom" >"$d/xl-list.txt" 2>&1
+    elif xl domid "$dom" >/dev/null 2>&1 \
+        && grep -q 'has shut down, reason code 1 ' "$d/xl.log"; then
+        # a reboot (always preserved): a guest's own reboot, or a PVH guest's triple fault,
+        # which Xen turns into a reboot; the vCPU state says which, and where
+        xh_record_vcpus "$d" "$dom"
+        xl dmesg >"$d/dmesg.log" 2>&1
         xl destroy "$dom" >"$d/xl-list.txt" 2>&1
     elif xl domid "$dom" >/dev/null 2>&1; then
         # a preserved crash or a guest that outlived its timeout: record its state, destroy it
         preserved=1
         xl list "$dom" >"$d/xl-list.txt" 2>&1
-        # registers and stack of every vCPU (symbolised if the host left a System.map)
-        symtab=""
-        [ -s "$d/System.map" ] && symtab="-s $d/System.map"
-        # shellcheck disable=SC2086
-        timeout 20 /usr/lib/xen-4.17/bin/xenctx -a -C -S -k 0 $symtab "$(xl domid "$dom")" \
-            >"$d/xenctx.txt" 2>&1
+        xh_record_vcpus "$d" "$dom"
         xl dmesg >"$d/dmesg.log" 2>&1
         xl destroy "$dom" >>"$d/xl-list.txt" 2>&1
     else

@@ -295,6 +295,44 @@ fn write_system_map(kernel: &Path, out: &Path) {
     }
 }
 
+/// The useful part of xen-hvmctx's output for a PVH guest: its CPU record (general registers,
+/// rip, rflags, control registers, cs, ss, tr, the IDT and GDT registers, EFER, and the event
+/// Xen was delivering), without the debug, data-segment and syscall registers.
+fn hvmctx_summary(text: &str) -> Vec<String> {
+    const DROP: &[&str] = &[
+        "dr0 ",
+        "dr2 ",
+        "dr6 ",
+        "ds ",
+        "es ",
+        "fs ",
+        "gs ",
+        "ldtr ",
+        "sysenter ",
+        "shadow gs ",
+        "MSR flags ",
+        "star ",
+    ];
+    let mut out = Vec::new();
+    let mut in_cpu = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("CPU:") {
+            in_cpu = true;
+        }
+        if !in_cpu {
+            continue;
+        }
+        if !DROP.iter().any(|d| t.starts_with(d)) {
+            out.push(l.trim_end().to_string());
+        }
+        if t.starts_with("event ") {
+            break;
+        }
+    }
+    out
+}
+
 /// The useful part of xenctx's output: per vCPU rip, rsp, cr2 and the symbolised stack trace
 /// without the zero slots.
 fn xenctx_summary(text: &str) -> Vec<String> {
@@ -391,8 +429,13 @@ fn timing_line(case: &Case, o: &Outcome) -> String {
     }
     s.push_str(&format!(", xl done at {}", ms(o.run_ms)));
     if let Some(why) = &o.retried_after {
+        let what = if why == "pvh-triple-fault" {
+            "Xen reported a triple fault of the PVH guest"
+        } else {
+            "a dom0 toolstack crash"
+        };
         s.push_str(&format!(
-            "; RETRIED once after a dom0 toolstack crash in the first attempt ({why}; its files are in first-attempt/)"
+            "; RETRIED once after {what} in the first attempt ({why}; its files are in first-attempt/)"
         ));
     }
     s
@@ -477,6 +520,28 @@ fn dom0_lines(case: &Case, o: &Outcome) -> Vec<String> {
         .collect()
 }
 
+/// The evidence of a first attempt that ended in a PVH triple fault (the case was retried):
+/// the vCPU record Xen kept and the guest console's last lines, so that the CI log keeps them.
+fn print_first_triple_fault(first: &Path) {
+    let hvm = fs::read_to_string(first.join("hvmctx.txt")).unwrap_or_default();
+    println!(
+        "     first attempt: PVH vCPU record at the triple fault (xen-hvmctx; all of it in {}):",
+        first.join("hvmctx.txt").display()
+    );
+    for l in hvmctx_summary(&hvm) {
+        println!("     | {l}");
+    }
+    let console = fs::read_to_string(first.join("console.log")).unwrap_or_default();
+    let lines: Vec<&str> = console.lines().collect();
+    println!(
+        "     first attempt: guest console (last {} lines):",
+        lines.len().min(5)
+    );
+    for l in &lines[lines.len().saturating_sub(5)..] {
+        println!("     | {l}");
+    }
+}
+
 /// Prints a case's verdict: its reason, timing and dom0 commands, and with `detail` the
 /// evidence (console, xl, xenctx, xl dmesg). `brief` (`--quiet`): a passing case gets one
 /// line with its reason cut at 160 characters, unless it was retried (then its timing line
@@ -500,6 +565,9 @@ fn print_judged(case: &Case, j: &Judged, detail: bool, brief: bool) {
         println!("     {}", timing_line(case, o));
         for l in dom0_lines(case, o) {
             println!("     {l}");
+        }
+        if o.retried_after.as_deref() == Some("pvh-triple-fault") {
+            print_first_triple_fault(&j.dir.join("first-attempt"));
         }
     }
     if !detail || (j.outcome.is_none() && j.console.is_empty()) {
@@ -535,6 +603,16 @@ fn print_judged(case: &Case, j: &Judged, detail: bool, brief: bool) {
             j.dir.join("xenctx.txt").display()
         );
         for l in xenctx_summary(&ctx) {
+            println!("     | {l}");
+        }
+    }
+    let hvm = fs::read_to_string(j.dir.join("hvmctx.txt")).unwrap_or_default();
+    if !hvm.trim().is_empty() {
+        println!(
+            "     PVH vCPU record at the end (xen-hvmctx; all of it in {}):",
+            j.dir.join("hvmctx.txt").display()
+        );
+        for l in hvmctx_summary(&hvm) {
             println!("     | {l}");
         }
     }
@@ -1133,6 +1211,44 @@ mod tests {
     }
 
     #[test]
+    fn hvmctx_cpu_record_is_summarised() {
+        // xen-hvmctx's layout (tools/misc/xen-hvmctx.c): a header record, then the CPU record.
+        let text = "HVM save record for domain 22\n\
+            Entry 0: type 1 instance 0, length 24\n\
+            \x20    Header: magic 0x54381286, version 1\n\
+            Entry 1: type 2 instance 0, length 1016\n\
+            \x20   CPU:    rax 0x0000000000000000     rbx 0x000000000012a7dc\n\
+            \x20           rcx 0x0000000000000001     rdx 0x0000000000000000\n\
+            \x20           rdi 0x0000000000000004     rsp 0x000000000012a740\n\
+            \x20           rip 0x000000000010f982  rflags 0x0000000000000046\n\
+            \x20           cr0 0x0000000080010011     cr2 0x0000000000000000\n\
+            \x20           dr0 0x0000000000000000     dr1 0x0000000000000000\n\
+            \x20           dr6 0x00000000ffff0ff0     dr7 0x0000000000000400\n\
+            \x20            cs 0x00000008 (0x0000000000000000 + 0xffffffff / 0x0a09b)\n\
+            \x20            ds 0x00000010 (0x0000000000000000 + 0xffffffff / 0x0c093)\n\
+            \x20            ss 0x00000010 (0x0000000000000000 + 0xffffffff / 0x0c093)\n\
+            \x20          ldtr 0x00000000 (0x0000000000000000 + 0x00000000 / 0x00000)\n\
+            \x20          itdr            (0x0000000000119000 + 0x00000fff)\n\
+            \x20          gdtr            (0x0000000000117000 + 0x00000017)\n\
+            \x20   sysenter cs 0x00000000  eip 0x0000000000000000  esp 0x0000000000000000\n\
+            \x20        sfmask 0x0000000000000000   efer 0x0000000000000d00\n\
+            \x20         event 0x80000020 error 0x00000000\n\
+            \x20   FPU:    fcw 0x037f fsw 0x0000\n\
+            Entry 2: type 3 instance 0, length 8\n";
+        let s = hvmctx_summary(text);
+        assert!(s[0].trim_start().starts_with("CPU:    rax"), "{s:#?}");
+        assert!(s.iter().any(|l| l.contains("rip 0x000000000010f982")));
+        assert!(s.iter().any(|l| l.contains("itdr")));
+        assert!(s.iter().any(|l| l.contains("cs 0x00000008")));
+        assert!(s.last().unwrap().contains("event 0x80000020"));
+        for gone in ["dr0", "dr6", "ds 0x", "ldtr", "sysenter", "FPU", "Header"] {
+            assert!(!s.iter().any(|l| l.contains(gone)), "{gone} kept: {s:#?}");
+        }
+        assert_eq!(s.len(), 11, "{s:#?}");
+        assert!(hvmctx_summary("xen-hvmctx: Error: can't get record length").is_empty());
+    }
+
+    #[test]
     fn xenctx_is_summarised() {
         let text = "vcpu0:\nrip: 00000000001083aa\nflags: 00000246 i z p\nrsp: 000000000011ae98\n\
             rax: 0\ncr2: 0000000000000000 x\n\nStack:\n ffff 0000\n\nStack Trace:\n\
@@ -1311,6 +1427,68 @@ mod tests {
         }
         // a guest's console quoted in the output (prefixed) is not dom0 crashing
         assert!(!crashed(&[("dom0-1.out", "[peer] free(): whatever\n")]));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    /// The runner's test for a PVH triple fault (its case is then retried once): a reboot
+    /// that Xen logged as `d<domid>v<n> Triple fault` for this case's domain; a reboot the
+    /// guest asked for, another domain's triple fault or a crash is not.
+    #[test]
+    fn runner_sees_a_pvh_triple_fault() {
+        let tmp = runner_dir("triple");
+        let triple = |xl: &str, dmesg: Option<&str>| {
+            let d = tmp.join("case");
+            let _ = fs::remove_dir_all(&d);
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("xl.log"), xl).unwrap();
+            if let Some(m) = dmesg {
+                fs::write(d.join("dmesg.log"), m).unwrap();
+            }
+            let script = format!(
+                ". {}/runner.sh; xh_triple_fault {}",
+                tmp.display(),
+                d.display()
+            );
+            let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
+            match st.code() {
+                Some(0) => true,
+                Some(1) => false,
+                other => panic!("xh_triple_fault exited {other:?}"),
+            }
+        };
+        let xl = |code: u32| {
+            format!(
+                "120 Parsing config from /mnt/host/case-22/guest.cfg
+                 500 Waiting for domain xh22-xenstore-ls-pvh (domid 22) to die [pid 1223]
+                 940 Domain 22 has shut down, reason code {code} {code:#x}
+                 941 XENHOST-XL-RC 0
+"
+            )
+        };
+        // seen in CI: xenstore-ls-pvh (domid 22) ended in "reboot"
+        let seen = "(XEN) HVM22 restore: CPU 0
+(XEN) d22v0 Triple fault - invoking HVM shutdown action 1
+";
+        assert!(triple(&xl(1), Some(seen)));
+        // the guest's own reboot: no triple fault logged
+        assert!(!triple(
+            &xl(1),
+            Some(
+                "(XEN) HVM22 restore: CPU 0
+"
+            )
+        ));
+        // another domain's triple fault (d2 is not d22)
+        assert!(!triple(
+            &xl(1),
+            Some(
+                "(XEN) d2v0 Triple fault - invoking HVM shutdown action 1
+"
+            )
+        ));
+        // not a reboot (a crash), or no xl dmesg kept
+        assert!(!triple(&xl(3), Some(seen)));
+        assert!(!triple(&xl(1), None));
         fs::remove_dir_all(&tmp).unwrap();
     }
 

@@ -75,10 +75,11 @@ fn quote(v: &str) -> String {
 }
 
 /// Rewrites `cfg`: drops top-level assignments of the forced keys (even multi-line ones) and
-/// appends `name`, `kernel`, `on_poweroff = "destroy"`, `on_reboot = "destroy"` (a test
-/// guest that reboots must not loop; both `"preserve"` with [`Forced::hold`]) and
-/// `on_crash = "preserve"` (so the runner can read the crashed domain's state before
-/// destroying it).
+/// appends `name`, `kernel`, `on_poweroff = "destroy"` (`"preserve"` with [`Forced::hold`]),
+/// `on_reboot = "preserve"` (a test guest that reboots must not loop, and a PVH guest's
+/// triple fault is a reboot: the runner records the vCPU state of a rebooted domain, then
+/// destroys it) and `on_crash = "preserve"` (so the runner can read the crashed domain's
+/// state before destroying it).
 pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     let mut out = String::new();
     let mut depth = 0i32;
@@ -104,7 +105,7 @@ pub fn rewrite(cfg: &str, forced: &Forced) -> String {
     }
     let end = if forced.hold { "preserve" } else { "destroy" };
     out.push_str(&format!(
-        "on_poweroff = \"{end}\"\non_reboot = \"{end}\"\non_crash = \"preserve\"\n"
+        "on_poweroff = \"{end}\"\non_reboot = \"preserve\"\non_crash = \"preserve\"\n"
     ));
     out
 }
@@ -164,7 +165,7 @@ mod tests {
                 "name = \"xh1-hello\"",
                 "kernel = \"/mnt/host/case-1/kernel\"",
                 "on_poweroff = \"destroy\"",
-                "on_reboot = \"destroy\"",
+                "on_reboot = \"preserve\"",
                 "on_crash = \"preserve\"",
             ]
         );
