@@ -31,6 +31,48 @@ pub struct HostOpts {
     pub quiet: bool,
     /// The QEMU binary.
     pub qemu: String,
+    /// Which xenstore daemon dom0 starts.
+    pub xenstored: Xenstored,
+}
+
+/// dom0's xenstore daemon. Debian's `/etc/init.d/xen` starts oxenstored unless `XENSTORED`
+/// names another; the C one is shipped next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Xenstored {
+    /// oxenstored, the OCaml daemon (Debian's default).
+    #[default]
+    Ocaml,
+    /// The C xenstored.
+    C,
+}
+
+impl Xenstored {
+    pub fn parse(v: &str) -> Result<Xenstored, String> {
+        match v {
+            "ocaml" | "oxenstored" => Ok(Xenstored::Ocaml),
+            "c" | "xenstored" => Ok(Xenstored::C),
+            _ => Err(format!("--xenstored {v:?}: ocaml or c")),
+        }
+    }
+
+    /// The name of its process in dom0.
+    pub fn name(self) -> &'static str {
+        match self {
+            Xenstored::Ocaml => "oxenstored",
+            Xenstored::C => "xenstored (C)",
+        }
+    }
+
+    /// What dom0's kernel command line adds: the kernel hands a `NAME=value` it does not know
+    /// to init as an environment variable, minios-init's `/etc/init.d/xen start` inherits it,
+    /// and the image's /etc/default/xen leaves `XENSTORED` unset, so the script starts that
+    /// binary.
+    fn dom0_arg(self) -> &'static str {
+        match self {
+            Xenstored::Ocaml => "",
+            Xenstored::C => " XENSTORED=/usr/lib/xen-4.17/bin/xenstored",
+        }
+    }
 }
 
 impl Default for HostOpts {
@@ -43,6 +85,7 @@ impl Default for HostOpts {
             verbose: false,
             quiet: false,
             qemu: "qemu-system-x86_64".into(),
+            xenstored: Xenstored::Ocaml,
         }
     }
 }
@@ -164,8 +207,9 @@ pub fn qemu_args(img: &Image, opts: &HostOpts, share: &Path, console: Console) -
     // the clock (`date`, `xl`) segfaulted, returned nothing or hung under TCG (README, known
     // issues).
     push(&format!(
-        "{} root=/dev/vda rw console=hvc0 init=/sbin/minios-init vdso=0,{}",
+        "{} root=/dev/vda rw console=hvc0 init=/sbin/minios-init vdso=0{},{}",
         img.vmlinuz().display(),
+        opts.xenstored.dom0_arg(),
         img.initrd().display()
     ));
     push("-drive");
@@ -527,10 +571,15 @@ pub fn run_job_watched(
     let share = run.share();
     let serial_path = run.serial_log();
     println!(
-        "[xenhost] booting the Xen host: QEMU TCG, {} MB, dom0 {} MB, {} vCPUs (serial log: {})",
+        "[xenhost] booting the Xen host: QEMU TCG, {} MB, dom0 {} MB, {} vCPUs{} (serial log: {})",
         opts.mem_mb,
         opts.dom0_mem_mb,
         opts.vcpus,
+        if opts.xenstored == Xenstored::Ocaml {
+            String::new()
+        } else {
+            format!(", {}", opts.xenstored.name())
+        },
         serial_path.display()
     );
     let start = Instant::now();
@@ -752,6 +801,28 @@ mod tests {
             "local,path=/s,mount_tag=host0,security_model=none,id=host0"
         );
         assert!(a.contains(&"-no-reboot".to_string()));
+
+        // --xenstored c: dom0's init gets XENSTORED in its environment
+        let opts = HostOpts {
+            xenstored: Xenstored::parse("c").unwrap(),
+            ..HostOpts::default()
+        };
+        let a: Vec<String> = qemu_args(
+            &img,
+            &opts,
+            Path::new("/s"),
+            Console::File(Path::new("/o/s")),
+        )
+        .into_iter()
+        .map(|s| s.into_string().unwrap())
+        .collect();
+        let initrd = &a[a.iter().position(|x| x == "-initrd").unwrap() + 1];
+        assert!(
+            initrd.ends_with(" vdso=0 XENSTORED=/usr/lib/xen-4.17/bin/xenstored,/c/x/initrd.img"),
+            "{initrd}"
+        );
+        assert_eq!(Xenstored::parse("ocaml"), Ok(Xenstored::Ocaml));
+        assert!(Xenstored::parse("go").is_err());
     }
 
     #[test]

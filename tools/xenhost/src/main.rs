@@ -48,6 +48,8 @@ host options (run, test, exec, shell):
   --dom0-mem MB       dom0 memory                            (default 512)
   --vcpus N           vCPUs of the machine and of dom0       (default 2)
   --boot-timeout S    QEMU start until dom0 runs the job     (default 300)
+  --xenstored D       dom0's xenstore daemon: ocaml (oxenstored, Debian's
+                      default) or c (the C xenstored shipped next to it)
   --out DIR           run directories go here                (default <repo>/out/xenhost)
   -v, --verbose       show the whole serial log (Xen and dom0 boot)
   -q, --quiet         show little: no guest console lines, passing cases in one
@@ -103,6 +105,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     .map_err(|_| "--vcpus: too large".to_string())?
             }
             "--boot-timeout" => a.opts.boot_timeout_secs = number(arg, value(arg)?)?,
+            "--xenstored" => a.opts.xenstored = host::Xenstored::parse(&value(arg)?)?,
             "--out" => a.out = Some(PathBuf::from(value(arg)?)),
             "--expect" => a.expect = Some(value(arg)?),
             "--timeout" => a.timeout = Some(number(arg, value(arg)?)?),
@@ -1371,31 +1374,31 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs the runner's shell test `func` (exit 0 = true, 1 = false, anything else fails the
+    /// test) on a fresh case directory under `tmp` holding `files` (name, text).
+    fn runner_test(tmp: &Path, func: &str, files: &[(&str, &str)]) -> bool {
+        let d = tmp.join("case");
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        for (f, text) in files {
+            fs::write(d.join(f), text).unwrap();
+        }
+        let script = format!(". {}/runner.sh; {func} {}", tmp.display(), d.display());
+        let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
+        match st.code() {
+            Some(0) => true,
+            Some(1) => false,
+            other => panic!("{func} exited {other:?}"),
+        }
+    }
+
     /// The runner's test for a dom0 command that crashed (its case is then retried once):
     /// killed by SIGABRT/SIGSEGV, or glibc's abort text in its output even though the command
     /// line as a whole exited 0; a command that merely fails or prints ordinary text is not.
     #[test]
     fn runner_sees_crashed_dom0_commands() {
         let tmp = runner_dir("crash");
-        let crashed = |files: &[(&str, &str)]| {
-            let d = tmp.join("case");
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            for (f, text) in files {
-                fs::write(d.join(f), text).unwrap();
-            }
-            let script = format!(
-                ". {}/runner.sh; xh_dom0_crashed {}",
-                tmp.display(),
-                d.display()
-            );
-            let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
-            match st.code() {
-                Some(0) => true,
-                Some(1) => false,
-                other => panic!("xh_dom0_crashed exited {other:?}"),
-            }
-        };
+        let crashed = |files: &[(&str, &str)]| runner_test(&tmp, "xh_dom0_crashed", files);
         let ok = "ran=1\nstatus=0\n";
         assert!(!crashed(&[]));
         assert!(!crashed(&[
@@ -1437,24 +1440,9 @@ mod tests {
     fn runner_sees_a_pvh_triple_fault() {
         let tmp = runner_dir("triple");
         let triple = |xl: &str, dmesg: Option<&str>| {
-            let d = tmp.join("case");
-            let _ = fs::remove_dir_all(&d);
-            fs::create_dir_all(&d).unwrap();
-            fs::write(d.join("xl.log"), xl).unwrap();
-            if let Some(m) = dmesg {
-                fs::write(d.join("dmesg.log"), m).unwrap();
-            }
-            let script = format!(
-                ". {}/runner.sh; xh_triple_fault {}",
-                tmp.display(),
-                d.display()
-            );
-            let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
-            match st.code() {
-                Some(0) => true,
-                Some(1) => false,
-                other => panic!("xh_triple_fault exited {other:?}"),
-            }
+            let mut files = vec![("xl.log", xl)];
+            files.extend(dmesg.map(|m| ("dmesg.log", m)));
+            runner_test(&tmp, "xh_triple_fault", &files)
         };
         let xl = |code: u32| {
             format!(
