@@ -103,6 +103,14 @@ pub fn free_pages() -> usize {
     PAGES.lock().free_pages()
 }
 
+/// Test hook (PVH): makes the vCPU triple-fault (an IDT of limit 0, then `ud2`), which Xen
+/// reports and turns into a reboot of the domain; for the test runner's test of itself.
+/// Returns false in PV mode, where there is no IDT to break.
+pub fn triple_fault_for_test() -> bool {
+    print::flush();
+    arch::traps::triple_fault_for_test()
+}
+
 /// Flushes the console and powers the domain off.
 pub fn poweroff() -> ! {
     let (deferred, rip) = arch::traps::deferred_upcalls();

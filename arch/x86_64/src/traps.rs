@@ -364,6 +364,34 @@ pub fn raise_event_vector() -> bool {
     true
 }
 
+/// PVH test hook: makes the vCPU triple-fault, as a guest whose exception delivery is broken
+/// would, so that the test runner's handling of one (Xen reports it and reboots the domain)
+/// can be checked on real Xen. Loads an IDT of limit 0 and executes `ud2`: neither the #UD
+/// nor the #GP and #DF that follow can be delivered. Returns false in PV mode (no IDT there:
+/// Xen delivers a PV guest's exceptions).
+pub fn triple_fault_for_test() -> bool {
+    if crate::mode() != crate::BootMode::Pvh {
+        return false;
+    }
+    #[repr(C, packed)]
+    struct Idtr {
+        limit: u16,
+        base: u64,
+    }
+    let empty = Idtr { limit: 0, base: 0 };
+    // SAFETY: deliberately ends the domain: with an IDT of limit 0 no exception can be
+    // delivered, so `ud2` is a triple fault, which Xen turns into the domain's shutdown; the
+    // vCPU never runs another instruction of this guest, so nothing relies on the IDT after.
+    unsafe {
+        core::arch::asm!(
+            "lidt [{}]",
+            "ud2",
+            in(reg) core::ptr::addr_of!(empty),
+            options(noreturn, nostack)
+        )
+    }
+}
+
 /// Event upcalls that interrupted code running with events blocked, and the `rip` of the last
 /// one (0 if none).
 ///

@@ -536,6 +536,7 @@ xh_case_once() {
         echo "xl_rc=$xl_rc"
         echo "run_ms=$run_ms"
         echo "preserved=$preserved"
+        if xh_triple_fault "$d"; then echo "triple_fault=1"; fi
         if [ -n "${xh_case_once_retry:-}" ]; then echo "retried_after=$xh_case_once_retry"; fi
     } >"$d/result"
     sync

@@ -132,6 +132,9 @@ pub struct Outcome {
     /// The runner ran the case a second time because dom0's toolstack crashed in the first
     /// attempt (`retried_after=<reason>` in `result`); this outcome is the second attempt's.
     pub retried_after: Option<String>,
+    /// Xen logged a triple fault of the domain's vCPU (`triple_fault=1` in `result`): its
+    /// "reboot" was not the guest's own.
+    pub triple_fault: bool,
     /// What xl printed, for failure reports.
     pub xl_text: Vec<String>,
     /// The case's `[[case.dom0]]` commands, in manifest order (empty until read).
@@ -227,6 +230,7 @@ pub fn outcome(result: &str, xl_log: &str, marker_ms: Option<&str>) -> Result<Ou
         run_ms: num(&kv, "run_ms")?,
         preserved: kv.get("preserved").is_some_and(|v| v == "1"),
         retried_after: kv.get("retried_after").cloned(),
+        triple_fault: kv.get("triple_fault").is_some_and(|v| v == "1"),
         xl_text: xl.text,
         dom0: Vec::new(),
         dom0_after: Vec::new(),

@@ -201,8 +201,14 @@ fn problems(case: &Case, out: &Outcome, console: &str) -> Vec<String> {
         p.push(format!("xl create failed: {}", why.join(" / ").trim()));
     } else if out.shutdown != case.expect_shutdown {
         p.push(format!(
-            "expected shutdown {}, got {}",
-            case.expect_shutdown, out.shutdown
+            "expected shutdown {}, got {}{}",
+            case.expect_shutdown,
+            out.shutdown,
+            if out.triple_fault {
+                " (Xen logged a triple fault of the vCPU)"
+            } else {
+                ""
+            }
         ));
     }
     for m in &case.expect_console {
@@ -293,6 +299,7 @@ mod tests {
             run_ms: Some(1000),
             preserved: false,
             retried_after: None,
+            triple_fault: false,
             xl_text: vec!["Parsing config from x".into()],
             dom0: Vec::new(),
             dom0_after: Vec::new(),
@@ -351,6 +358,26 @@ mod tests {
             HELLO,
         );
         assert!(v.pass, "{v:?}");
+    }
+
+    /// A reboot that Xen logged as a triple fault says so, and the runner's own test case
+    /// (must_fail_with "triple fault") passes on it; a plain reboot does not say it.
+    #[test]
+    fn a_triple_fault_reboot_says_so() {
+        let mut o = outcome(Shutdown::Reboot);
+        let plain = judge(&case(Shutdown::Poweroff, &[], None), &o, "");
+        assert!(!plain.pass);
+        assert!(!plain.reason.contains("triple fault"), "{}", plain.reason);
+        o.triple_fault = true;
+        let v = judge(&case(Shutdown::Poweroff, &[], None), &o, "");
+        assert_eq!(
+            v.reason,
+            "expected shutdown poweroff, got reboot (Xen logged a triple fault of the vCPU)"
+        );
+        let c = case(Shutdown::Poweroff, &["MINIOS-READY"], Some("triple fault"));
+        assert!(judge(&c, &o, "").pass);
+        o.triple_fault = false;
+        assert!(!judge(&c, &o, "").pass);
     }
 
     #[test]
