@@ -116,10 +116,11 @@ pub enum Console<'a> {
 /// With FSRM, dom0's kernel copies even short `memmove`s with `rep movsb`, and under QEMU
 /// 10's TCG that went with guests crashed at entry (6 in the first 142 density instances)
 /// and dom0 processes dying in libc (13); without it, about 1 crash in 600 and far fewer dom0
-/// faults in density runs (the full test suite still sees some). ERMS stays: it was dropped for a while after the two models without it
-/// (EPYC, and this one with `-erms`) each had a PVH guest triple-fault in a full suite run,
-/// but this model has had one too since (CI, 2026-11-23), so ERMS does not decide that
-/// (docs/density.md, "The feature is FSRM"; README, known issues).
+/// faults in density runs (the full test suite still sees some). ERMS stays: it was dropped
+/// for a while after the two models without it (EPYC, and this one with `-erms`) each had a
+/// PVH guest triple-fault in a full suite run, but this model has had one too since (CI,
+/// 2026-11-23), so ERMS does not decide that (docs/density.md, "The feature is FSRM"; README,
+/// known issues).
 pub const DEFAULT_QEMU_CPU: &str = "max,-smap,-smep,-fsrm,-fsrs,-fzrm,-fsrc";
 
 /// The CPU QEMU emulates: [`DEFAULT_QEMU_CPU`], or `MINIOS_QEMU_CPU` for experiments.
